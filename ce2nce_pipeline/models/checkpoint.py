@@ -1,0 +1,526 @@
+"""Self-describing checkpoints: safetensors weights plus JSON metadata, checked on load.
+
+A checkpoint is a directory::
+
+    my_model/
+        weights.safetensors   the state dict (safetensors: loading runs no pickled code)
+        metadata.json         what the network is, how to feed it, how it was trained
+
+``metadata.json`` records the format and its version, the architecture name and the
+constructor arguments that rebuild the network, the intensity normalisation, the input and
+network grids, the resampling between them, the training metadata and the software versions,
+and the sha256 of ``weights.safetensors`` (``sha256sum weights.safetensors`` gives the same
+digest). :func:`load_checkpoint` refuses, with a :class:`CheckpointError` naming the file, a
+checkpoint whose format, version, architecture or digest does not match. The full layout is in
+``docs/models.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..science.resampling import NETWORK_SHAPE, RESAMPLING, T1_LINEAR_SHAPE
+from .registry import (
+    architecture_name,
+    build_model,
+    count_parameters,
+    list_models,
+    model_config,
+)
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "METADATA_FILE",
+    "SUPPORTED_FORMAT_VERSIONS",
+    "WEIGHTS_FILE",
+    "CheckpointError",
+    "TrainingMetadata",
+    "load_checkpoint",
+    "read_metadata",
+    "save_checkpoint",
+    "sha256_file",
+    "write_model_card",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+FORMAT_NAME = "ce2nce-checkpoint"
+FORMAT_VERSION = 1
+SUPPORTED_FORMAT_VERSIONS: tuple[int, ...] = (1,)
+METADATA_FILE = "metadata.json"
+WEIGHTS_FILE = "weights.safetensors"
+
+_CITATION = (
+    "Bottani S, Thibeau-Sutre E, Maire A, Ströer S, Dormont D, Colliot O, Burgos N. "
+    "Contrast-enhanced to non-contrast-enhanced image translation to exploit a clinical data "
+    "warehouse of T1-weighted brain MRI. BMC Medical Imaging 24, 67 (2024). "
+    "doi:10.1186/s12880-024-01242-3"
+)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, malformed, of another format or version, or fails its sha256."""
+
+
+@dataclass
+class TrainingMetadata:
+    """How a checkpoint's weights were obtained.
+
+    Attributes
+    ----------
+    data : str
+        Description of the training data (dataset, number of pairs, quality selection).
+    protocol : str, optional
+        Training protocol, e.g. ``"generator"`` (L1) or ``"cgan"``.
+    epochs : int, optional
+        Epochs trained.
+    best_epoch : int, optional
+        Epoch whose weights these are (chosen on the validation split).
+    validation_metrics : dict of str to float
+        Metrics of these weights on the held-out validation split.
+    seed : int, optional
+        Random seed of the run.
+    hyperparameters : dict
+        Optimiser, learning rate, batch size, losses...
+    notes : str
+        Free text.
+    """
+
+    data: str = ""
+    protocol: str | None = None
+    epochs: int | None = None
+    best_epoch: int | None = None
+    validation_metrics: dict[str, float] = field(default_factory=dict)
+    seed: int | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> TrainingMetadata:
+        """Build from a mapping; unknown keys raise ``ValueError`` (no silent typos)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training metadata key(s) {unknown}; known: {sorted(known)}")
+        return cls(**dict(values))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Return the hexadecimal sha256 digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert to plain JSON types; non-finite floats become ``None`` (JSON has no NaN)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise ValueError(f"metadata value {value!r} of type {type(value).__name__} is not JSON-able")
+
+
+def _software_versions() -> dict[str, str]:
+    from .. import __version__
+
+    return {
+        "ce2nce": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "safetensors": safetensors.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def save_checkpoint(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    metadata: TrainingMetadata | Mapping[str, Any] | None = None,
+    *,
+    network_shape: tuple[int, int, int] = NETWORK_SHAPE,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``model`` as a self-describing checkpoint directory.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A registered architecture (built through :mod:`ce2nce_pipeline.models.registry`).
+    path : path-like
+        Checkpoint directory to create (parents are created).
+    metadata : TrainingMetadata or mapping, optional
+        Training metadata; a mapping must use the :class:`TrainingMetadata` field names.
+    network_shape : tuple of 3 int
+        Grid the network was trained on (128³ in the paper).
+    overwrite : bool
+        Replace an existing checkpoint at ``path`` (e.g. the "last" checkpoint of a run).
+
+    Returns
+    -------
+    pathlib.Path
+        The checkpoint directory.
+
+    Raises
+    ------
+    ValueError
+        If the model is not a registered architecture, the metadata is not JSON-able or has
+        unknown keys, or ``path`` holds a checkpoint and ``overwrite`` is false.
+    """
+    name = architecture_name(model)
+    kwargs = model_config(model)
+    if metadata is None:
+        training = TrainingMetadata()
+    elif isinstance(metadata, TrainingMetadata):
+        training = metadata
+    else:
+        training = TrainingMetadata.from_mapping(metadata)
+
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{directory}: exists and is not a directory")
+    if (directory / METADATA_FILE).exists() and not overwrite:
+        raise ValueError(f"{directory}: a checkpoint exists there; pass overwrite=True to replace")
+    directory.mkdir(parents=True, exist_ok=True)
+
+    state = {key: tensor.detach().cpu().contiguous() for key, tensor in model.state_dict().items()}
+    weights = directory / WEIGHTS_FILE
+    tmp_weights = weights.with_name(WEIGHTS_FILE + ".tmp")
+    save_file(state, tmp_weights)
+    digest = sha256_file(tmp_weights)
+
+    document = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "architecture": {
+            "name": name,
+            "kwargs": kwargs,
+            "num_parameters": count_parameters(model),
+        },
+        "weights": {"file": WEIGHTS_FILE, "sha256": digest, "format": "safetensors"},
+        "preprocessing": {
+            "intensity_normalisation": {
+                "method": "min-max",
+                "range": [0.0, 1.0],
+                "scope": "per image, whole volume",
+                "inverse": "network output clipped to [0, 1], then mapped back to the "
+                "input's [min, max]",
+            },
+            "input_grid": {
+                "shape": list(T1_LINEAR_SHAPE),
+                "voxel_size_mm": [1.0, 1.0, 1.0],
+                "space": "MNI152NLin2009cSym",
+                "pipeline": "Clinica t1-linear (desc-Crop)",
+            },
+            "network_grid": {"shape": [int(s) for s in network_shape]},
+            "resampling": dict(RESAMPLING),
+        },
+        "training": dataclasses.asdict(training),
+        "software": _software_versions(),
+        "citation": _CITATION,
+    }
+    text = json.dumps(_jsonable(document), indent=2, allow_nan=False) + "\n"
+    tmp_metadata = directory / (METADATA_FILE + ".tmp")
+    tmp_metadata.write_text(text, encoding="utf-8")
+    os.replace(tmp_weights, weights)
+    os.replace(tmp_metadata, directory / METADATA_FILE)
+    LOGGER.info("Saved %s checkpoint to %s (weights sha256 %s)", name, directory, digest)
+    return directory
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a checkpoint's ``metadata.json`` without loading the weights.
+
+    Checks the format name and version, the architecture name, and the preprocessing block.
+    Does *not* check the weights' sha256 (:func:`load_checkpoint` does).
+
+    Raises
+    ------
+    CheckpointError
+        Naming the offending file.
+    """
+    directory = Path(path)
+    metadata_file = directory / METADATA_FILE
+    if not directory.is_dir() or not metadata_file.is_file():
+        raise CheckpointError(
+            f"{directory}: not a ce2nce checkpoint (expected a directory holding "
+            f"{METADATA_FILE} and {WEIGHTS_FILE})"
+        )
+    try:
+        document = json.loads(metadata_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{metadata_file}: unreadable metadata ({error})") from error
+    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{metadata_file}: not a {FORMAT_NAME} metadata file")
+    version = document.get("format_version")
+    if version not in SUPPORTED_FORMAT_VERSIONS:
+        raise CheckpointError(
+            f"{metadata_file}: checkpoint format version {version!r} is not supported by this "
+            f"ce2nce (supported: {list(SUPPORTED_FORMAT_VERSIONS)}); use a matching ce2nce "
+            "version"
+        )
+    try:
+        name = document["architecture"]["name"]
+        kwargs = document["architecture"]["kwargs"]
+        expected_digest = document["weights"]["sha256"]
+        preprocessing = document["preprocessing"]
+        network_shape = preprocessing["network_grid"]["shape"]
+        input_shape = preprocessing["input_grid"]["shape"]
+        normalisation = preprocessing["intensity_normalisation"]["method"]
+        resampling = preprocessing["resampling"]
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"{metadata_file}: missing metadata field {error}") from error
+    if name not in list_models():
+        raise CheckpointError(
+            f"{metadata_file}: unknown architecture {name!r}; this ce2nce knows {list_models()}"
+        )
+    if not isinstance(kwargs, dict) or not isinstance(expected_digest, str):
+        raise CheckpointError(f"{metadata_file}: malformed architecture or weights field")
+    for label, shape in (("network_grid", network_shape), ("input_grid", input_shape)):
+        if not (
+            isinstance(shape, list)
+            and len(shape) == 3
+            and all(isinstance(s, int) and s > 0 for s in shape)
+        ):
+            raise CheckpointError(f"{metadata_file}: {label} shape {shape!r} is not 3 sizes")
+    if tuple(input_shape) != T1_LINEAR_SHAPE:
+        raise CheckpointError(
+            f"{metadata_file}: input grid {input_shape} is not the t1-linear grid "
+            f"{list(T1_LINEAR_SHAPE)}"
+        )
+    if normalisation != "min-max":
+        raise CheckpointError(f"{metadata_file}: unsupported normalisation {normalisation!r}")
+    if not isinstance(resampling, dict) or (
+        resampling.get("method"),
+        resampling.get("align_corners"),
+    ) != ("trilinear", False):
+        raise CheckpointError(
+            f"{metadata_file}: unsupported resampling {resampling!r} "
+            "(expected trilinear, align_corners false)"
+        )
+    return document
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Verify a checkpoint and rebuild its network.
+
+    Parameters
+    ----------
+    path : path-like
+        Checkpoint directory written by :func:`save_checkpoint`.
+    device : str or torch.device
+        Where to put the weights.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        The network in eval mode.
+    metadata : dict
+        The parsed ``metadata.json``.
+
+    Raises
+    ------
+    CheckpointError
+        If the metadata is invalid (see :func:`read_metadata`), the weights file is missing,
+        its sha256 differs from the recorded one, or the weights do not fit the architecture.
+    """
+    document = read_metadata(path)
+    directory = Path(path)
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: weights file missing")
+    expected = document["weights"]["sha256"]
+    actual = sha256_file(weights)
+    if actual != expected:
+        raise CheckpointError(
+            f"{weights}: sha256 {actual} differs from {expected} recorded in "
+            f"{directory / METADATA_FILE}; the file is corrupted or was modified"
+        )
+    name = document["architecture"]["name"]
+    try:
+        model = build_model(name, **document["architecture"]["kwargs"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(
+            f"{directory / METADATA_FILE}: cannot build {name}: {error}"
+        ) from error
+    try:
+        state = load_file(weights, device="cpu")
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, OSError, safetensors.SafetensorError) as error:
+        raise CheckpointError(f"{weights}: weights do not fit {name}: {error}") from error
+    model.to(device)
+    model.eval()
+    LOGGER.info("Loaded %s checkpoint %s (sha256 %s)", name, directory, actual)
+    return model, document
+
+
+def _table(rows: list[tuple[str, str]]) -> list[str]:
+    lines = ["| | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in rows]
+    return lines
+
+
+def write_model_card(
+    checkpoint_path: str | os.PathLike[str], out_md: str | os.PathLike[str]
+) -> Path:
+    """Write a Markdown model card describing a checkpoint.
+
+    The checkpoint is fully verified (sha256 included) first.
+
+    Parameters
+    ----------
+    checkpoint_path : path-like
+        Checkpoint directory.
+    out_md : path-like
+        Markdown file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_md``.
+
+    Raises
+    ------
+    CheckpointError
+        If the checkpoint does not load.
+    """
+    model, meta = load_checkpoint(checkpoint_path)
+    arch = meta["architecture"]
+    pre = meta["preprocessing"]
+    training = meta.get("training", {})
+    software = meta.get("software", {})
+    kwargs = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in arch["kwargs"].items())
+    grid_in = "×".join(map(str, pre["input_grid"]["shape"]))
+    grid_net = "×".join(map(str, pre["network_grid"]["shape"]))
+
+    def shown(value: Any) -> str:
+        return "not recorded" if value in (None, "", {}, []) else str(value)
+
+    lines = [
+        f"# Model card: {arch['name']} ({Path(checkpoint_path).name})",
+        "",
+        (
+            "Translates a contrast-enhanced T1-weighted brain MRI (T1w-ce) into a synthetic "
+            "non-contrast-enhanced one (T1w-nce), after Bottani et al. 2024, so that tools "
+            "validated on non-contrast T1w (SPM, ANTs, FSL) can be applied to it."
+        ),
+        "",
+        "## Checkpoint",
+        "",
+        *_table(
+            [
+                ("Format", f"{meta['format']} version {meta['format_version']}"),
+                ("Created", shown(meta.get("created"))),
+                ("Weights", f"`{meta['weights']['file']}` (safetensors)"),
+                ("Weights sha256", f"`{meta['weights']['sha256']}`"),
+            ]
+        ),
+        "",
+        "## Network",
+        "",
+        *_table(
+            [
+                ("Architecture", f"`{arch['name']}`"),
+                ("Constructor arguments", kwargs or "defaults"),
+                ("Parameters", f"{count_parameters(model):,}"),
+            ]
+        ),
+        "",
+        "## Input and preprocessing",
+        "",
+        (
+            f"- Input: a Clinica `t1-linear` image, {grid_in} voxels, 1 mm, "
+            f"{pre['input_grid'].get('space', 'MNI152NLin2009cSym')}, finite and not constant."
+        ),
+        (
+            "- Intensities min-max scaled to [0, 1] per image; the network output is clipped to "
+            "[0, 1] and mapped back to the input's range."
+        ),
+        (
+            f"- Resampled to {grid_net} and back with {pre['resampling']['method']} interpolation "
+            f"(`align_corners={pre['resampling']['align_corners']}`, "
+            f"{pre['resampling'].get('implementation', 'PyTorch')})."
+        ),
+        "- The output has the input's affine and header (float32).",
+        "",
+        "## Training",
+        "",
+        *_table(
+            [
+                ("Data", shown(training.get("data"))),
+                ("Protocol", shown(training.get("protocol"))),
+                ("Epochs", shown(training.get("epochs"))),
+                ("Best epoch (validation)", shown(training.get("best_epoch"))),
+                ("Seed", shown(training.get("seed"))),
+                ("Hyper-parameters", shown(training.get("hyperparameters"))),
+            ]
+        ),
+        "",
+    ]
+    metrics = training.get("validation_metrics") or {}
+    if metrics:
+        lines += ["Validation metrics:", "", "| Metric | Value |", "|---|---|"]
+        lines += [f"| {key} | {shown(value)} |" for key, value in metrics.items()]
+        lines.append("")
+    if training.get("notes"):
+        lines += [f"Notes: {training['notes']}", ""]
+    lines += [
+        "## Software",
+        "",
+        ", ".join(f"{key} {value}" for key, value in software.items()) or "not recorded",
+        "",
+        "## Intended use and limitations",
+        "",
+        (
+            "- For research: homogenising T1w-ce and T1w-nce before segmentation or feature "
+            "extraction. Not a diagnostic device; synthetic images may hide or invent findings."
+        ),
+        (
+            "- Valid only for inputs like the training data (scanner, field strength, contrast "
+            "protocol, t1-linear preprocessing). Quality drops on low-quality T1w-ce."
+        ),
+        "- Images are smoothed by the 128³ resampling.",
+        "",
+        "## Citation",
+        "",
+        meta.get("citation", _CITATION),
+        "",
+    ]
+    out = Path(out_md)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines), encoding="utf-8")
+    return out

@@ -1,0 +1,300 @@
+"""Apply a translation network to t1-linear images.
+
+Build a :class:`Predictor` once, from a checkpoint, then call :meth:`Predictor.predict` on
+each image::
+
+    predictor = Predictor.from_checkpoint("att_unet_small/", device="auto", num_threads=2)
+    synthetic = predictor.predict(nibabel.load("sub-01_ce-gadolinium_..._T1w.nii.gz"))
+
+Each image goes through the steps of Bottani et al. 2024 (§2.2): min-max scaling to [0, 1],
+trilinear resampling 169×208×179 → 128³, the network, resampling back, and the inverse
+intensity mapping; the result keeps the input's affine and header.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+from torch import nn
+
+from ..science.resampling import (
+    NETWORK_SHAPE,
+    MinMaxParams,
+    check_t1_linear_shape,
+    minmax_scale,
+    minmax_unscale,
+    resample_to_shape,
+)
+from .checkpoint import load_checkpoint
+
+__all__ = ["Predictor", "deterministic_cudnn", "resolve_device"]
+
+LOGGER = logging.getLogger(__name__)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Turn ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda[:i]"`` into a device.
+
+    Raises
+    ------
+    ValueError
+        For an unknown device string, or CUDA requested where none is available.
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda[:i]'") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu' or 'cuda[:i]'")
+    return resolved
+
+
+@contextlib.contextmanager
+def deterministic_cudnn() -> Iterator[None]:
+    """Within the block, cuDNN picks deterministic algorithms and does no benchmarking.
+
+    Only ``torch.backends.cudnn.deterministic`` and ``.benchmark`` are changed, and restored on
+    exit (``torch.backends.cudnn.flags`` would also reset ``enabled`` and the TF32 settings).
+    """
+    cudnn = torch.backends.cudnn
+    saved = (cudnn.deterministic, cudnn.benchmark)
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved
+
+
+def _source(image: nib.spatialimages.SpatialImage) -> str:
+    filename = image.get_filename()
+    return os.fspath(filename) if filename else "<in-memory image>"
+
+
+class Predictor:
+    """A translation network ready to apply to t1-linear images.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``N×1×D×H×W`` min-max scaled volumes to ``N×1×D×H×W``, [0, 1]-ranged outputs.
+    metadata : dict, optional
+        Checkpoint metadata (see :func:`~ce2nce_pipeline.models.checkpoint.load_checkpoint`);
+        its network grid is used when present.
+    device : str or torch.device
+        ``"auto"`` (CUDA if available, else CPU), ``"cpu"`` or ``"cuda[:i]"``.
+    num_threads : int, optional
+        Set ``torch.set_num_threads`` (process-wide) for CPU inference.
+    mixed_precision : bool
+        On CUDA, run the network under float16 autocast. Ignored on CPU, which always
+        computes in float32.
+    batch_size : int
+        Volumes per forward pass in :meth:`predict_batch`.
+
+    Notes
+    -----
+    Inference runs under ``torch.inference_mode`` with the network in eval mode (no dropout,
+    batch-norm running statistics); on CUDA cuDNN is put in deterministic mode for the call.
+    The same input thus gives the same output on the same machine and device.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        metadata: dict[str, Any] | None = None,
+        device: str | torch.device = "auto",
+        num_threads: int | None = None,
+        mixed_precision: bool = True,
+        batch_size: int = 1,
+    ) -> None:
+        if num_threads is not None:
+            if (
+                isinstance(num_threads, bool)
+                or not isinstance(num_threads, int)
+                or num_threads < 1
+            ):
+                raise ValueError(f"num_threads must be a positive integer, got {num_threads!r}")
+            torch.set_num_threads(num_threads)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.device = resolve_device(device)
+        self.metadata = metadata or {}
+        grid = self.metadata.get("preprocessing", {}).get("network_grid", {}).get("shape")
+        self.network_shape: tuple[int, int, int] = tuple(grid) if grid else NETWORK_SHAPE
+        self.mixed_precision = bool(mixed_precision) and self.device.type == "cuda"
+        self.batch_size = batch_size
+        self.model = model.to(self.device).eval()
+        #: Checkpoint directory, when built by :meth:`from_checkpoint`.
+        self.checkpoint_path: Path | None = None
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike[str],
+        device: str | torch.device = "auto",
+        num_threads: int | None = None,
+        **kwargs: Any,
+    ) -> Predictor:
+        """Load and verify a checkpoint (sha256 included) and build a predictor from it.
+
+        Parameters
+        ----------
+        path : path-like
+            Checkpoint directory.
+        device, num_threads
+            See :class:`Predictor`.
+        **kwargs
+            ``mixed_precision``, ``batch_size``.
+
+        Raises
+        ------
+        CheckpointError
+            If the checkpoint is invalid or tampered with.
+        ValueError
+            For an unavailable device.
+        """
+        resolved = resolve_device(device)
+        model, metadata = load_checkpoint(path, device=resolved)
+        predictor = cls(
+            model, metadata=metadata, device=resolved, num_threads=num_threads, **kwargs
+        )
+        predictor.checkpoint_path = Path(path)
+        return predictor
+
+    @property
+    def architecture(self) -> str | None:
+        """Architecture name recorded in the checkpoint, if any."""
+        return self.metadata.get("architecture", {}).get("name")
+
+    @property
+    def weights_sha256(self) -> str | None:
+        """sha256 of the checkpoint's weights file, if loaded from a checkpoint."""
+        return self.metadata.get("weights", {}).get("sha256")
+
+    def _prepare(self, image: nib.spatialimages.SpatialImage) -> tuple[np.ndarray, MinMaxParams]:
+        if not isinstance(image, nib.spatialimages.SpatialImage):
+            raise TypeError(f"expected a nibabel image, got {type(image).__name__}")
+        source = _source(image)
+        if len(image.shape) != 3:
+            raise ValueError(
+                f"{source}: expected a 3D image, got shape {'×'.join(map(str, image.shape))}"
+            )
+        check_t1_linear_shape(image.shape, source=source)
+        data = image.get_fdata(dtype=np.float32, caching="unchanged")
+        scaled, params = minmax_scale(data, source=source)
+        return scaled, params
+
+    @contextlib.contextmanager
+    def _inference_context(self) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.inference_mode())
+            if self.device.type == "cuda":
+                stack.enter_context(deterministic_cudnn())
+                if self.mixed_precision:
+                    stack.enter_context(torch.autocast("cuda", dtype=torch.float16))
+            yield
+
+    def _run(self, scaled: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Translate [0, 1]-scaled t1-linear arrays; return [0, 1] arrays on the same grid."""
+        batch = torch.stack([torch.from_numpy(np.ascontiguousarray(a)) for a in scaled])
+        batch = batch[:, None].to(self.device, dtype=torch.float32)
+        input_shape = tuple(batch.shape[2:])
+        with self._inference_context():
+            network_input = resample_to_shape(batch, self.network_shape)
+            output = self.model(network_input)
+            if tuple(output.shape) != tuple(network_input.shape):
+                raise RuntimeError(
+                    f"network returned shape {tuple(output.shape)} for input "
+                    f"{tuple(network_input.shape)}"
+                )
+            # Clip before resampling back: trilinear interpolation is convex, so the output
+            # stays in [0, 1] and maps into the input's intensity range.
+            output = output.float().clamp_(0.0, 1.0)
+            output = resample_to_shape(output, input_shape)
+        return [volume[0].cpu().numpy() for volume in output]
+
+    def _wrap(
+        self,
+        image: nib.spatialimages.SpatialImage,
+        scaled_output: np.ndarray,
+        params: MinMaxParams,
+    ) -> nib.Nifti1Image:
+        data = np.asarray(minmax_unscale(scaled_output, params), dtype=np.float32)
+        if isinstance(image, nib.Nifti1Image):
+            header = image.header.copy()
+        else:
+            header = nib.Nifti1Header.from_header(image.header)
+        header.set_data_dtype(np.float32)
+        header.set_slope_inter(None, None)
+        return nib.Nifti1Image(data, image.affine, header)
+
+    def predict_array(self, data: np.ndarray) -> np.ndarray:
+        """Translate a t1-linear array (169×208×179); return float32 in the input's range.
+
+        Raises
+        ------
+        ValueError
+            For another shape, non-finite values or a constant array.
+        """
+        check_t1_linear_shape(np.shape(data))
+        scaled, params = minmax_scale(np.asarray(data, dtype=np.float32))
+        (output,) = self._run([scaled])
+        return np.asarray(minmax_unscale(output, params), dtype=np.float32)
+
+    def predict(self, image: nib.spatialimages.SpatialImage) -> nib.Nifti1Image:
+        """Translate one t1-linear T1w-ce image into a synthetic T1w-nce.
+
+        Parameters
+        ----------
+        image : nibabel image
+            3D, 169×208×179 (Clinica ``t1-linear``), finite and not constant.
+
+        Returns
+        -------
+        nibabel.Nifti1Image
+            float32, 169×208×179, intensities within the input's [min, max], the input's
+            affine and a copy of its header.
+
+        Raises
+        ------
+        ValueError
+            Naming the file, for an image not 3D, not on the t1-linear grid, with NaN or
+            infinite values, or constant.
+        """
+        scaled, params = self._prepare(image)
+        (output,) = self._run([scaled])
+        LOGGER.debug("Translated %s", _source(image))
+        return self._wrap(image, output, params)
+
+    def predict_batch(
+        self, images: Sequence[nib.spatialimages.SpatialImage]
+    ) -> list[nib.Nifti1Image]:
+        """Translate several images, ``batch_size`` volumes per forward pass.
+
+        Every image is validated before any is translated; each is min-max scaled on its own.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`predict`, for the first invalid image.
+        """
+        prepared = [self._prepare(image) for image in images]
+        results: list[nib.Nifti1Image] = []
+        for start in range(0, len(prepared), self.batch_size):
+            chunk = prepared[start : start + self.batch_size]
+            outputs = self._run([scaled for scaled, _ in chunk])
+            for offset, (output, (_, params)) in enumerate(zip(outputs, chunk, strict=True)):
+                results.append(self._wrap(images[start + offset], output, params))
+        return results

@@ -1,0 +1,181 @@
+"""Res-U-Net: a 3D U-Net with residual modules (Bottani et al. 2024, §2.3.1, Fig. 1a).
+
+After Milletari et al.'s V-Net and Bône et al.: descending blocks Conv3d (stride 2) +
+InstanceNorm + LeakyReLU(0.2); ascending blocks ConvTranspose3d (stride 2) + ReLU; every block
+followed by a residual module of one to three Conv3d + LeakyReLU(0.2); a final layer
+Upsample(×2) + Conv3d + Tanh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["ResUNet", "ResidualModule"]
+
+# ``tanh`` (the paper's) covers the [0, 1] range of min-max scaled targets with its positive
+# half and reaches 0, the background, exactly; see docs/models.md.
+_FINAL_ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
+
+
+def _positive_int(name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class ResidualModule(nn.Module):
+    """``x + body(x)`` where ``body`` is ``num_convs`` × (Conv3d 3³ + LeakyReLU(0.2)).
+
+    Shapes: N×C×D×H×W → N×C×D×H×W.
+    """
+
+    def __init__(self, channels: int, num_convs: int, negative_slope: float = 0.2) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for _ in range(num_convs):
+            layers += [nn.Conv3d(channels, channels, 3, padding=1), nn.LeakyReLU(negative_slope)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Add the residual branch to ``x``."""
+        return x + self.body(x)
+
+
+class ResUNet(nn.Module):
+    """3D Res-U-Net generator.
+
+    Level ``i`` (0-based) of the encoder has ``base_channels * 2**min(i, depth - 2)``
+    channels, so the paper's ``base_channels=64, depth=5`` gives 64, 128, 256, 512, 512.
+    Each descending block halves the spatial size; ``depth - 1`` ascending blocks and the
+    final Upsample(×2) (trilinear) bring it back. Skip connections concatenate the encoder
+    features of the same level to the decoder features.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Image channels in and out (1 for T1w).
+    base_channels : int
+        Width: channels of the first level.
+    depth : int
+        Number of descending blocks (the paper: 5); at least 2. Input sides must be
+        divisible by ``2**depth``.
+    residual_convs : sequence of int, optional
+        Number of Conv3d + LeakyReLU in the residual module of each level (1 to 3), length
+        ``depth``; the ascending block that produces level ``i`` reuses ``residual_convs[i]``.
+        Default ``min(i + 1, 3)``: 1, 2, 3, 3, 3 as in the authors' code.
+    final_activation : {"tanh", "sigmoid", "identity"}
+        Last non-linearity. The paper used Tanh.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive width or channel count, ``depth < 2``, a ``residual_convs`` of the
+        wrong length or with values outside 1–3, or an unknown activation.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        base_channels: int = 64,
+        depth: int = 5,
+        residual_convs: Sequence[int] | None = None,
+        final_activation: str = "tanh",
+    ) -> None:
+        super().__init__()
+        _positive_int("in_channels", in_channels)
+        _positive_int("out_channels", out_channels)
+        _positive_int("base_channels", base_channels)
+        _positive_int("depth", depth, minimum=2)
+        if residual_convs is None:
+            residual_convs = [min(i + 1, 3) for i in range(depth)]
+        if (
+            not isinstance(residual_convs, Sequence)
+            or isinstance(residual_convs, str)
+            or len(residual_convs) != depth
+            or any(isinstance(n, bool) or n not in (1, 2, 3) for n in residual_convs)
+        ):
+            raise ValueError(
+                f"residual_convs must hold {depth} integers in 1..3, got {residual_convs!r}"
+            )
+        residual_convs = [int(n) for n in residual_convs]
+        if final_activation not in _FINAL_ACTIVATIONS:
+            raise ValueError(
+                f"final_activation must be one of {tuple(_FINAL_ACTIVATIONS)}, "
+                f"got {final_activation!r}"
+            )
+        self.config = {
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "base_channels": base_channels,
+            "depth": depth,
+            "residual_convs": residual_convs,
+            "final_activation": final_activation,
+        }
+        self.depth = depth
+        channels = [base_channels * 2 ** min(i, depth - 2) for i in range(depth)]
+
+        self.down = nn.ModuleList()
+        self.down_res = nn.ModuleList()
+        previous = in_channels
+        for level, width in enumerate(channels):
+            self.down.append(
+                nn.Sequential(
+                    nn.Conv3d(previous, width, 3, stride=2, padding=1),
+                    nn.InstanceNorm3d(width),
+                    nn.LeakyReLU(0.2),
+                )
+            )
+            self.down_res.append(ResidualModule(width, residual_convs[level]))
+            previous = width
+
+        # Ascending block k produces level depth-2-k; its input is the bottleneck (k = 0) or
+        # the previous ascending output concatenated with the encoder skip of that level.
+        self.up = nn.ModuleList()
+        self.up_res = nn.ModuleList()
+        for level in range(depth - 2, -1, -1):
+            in_width = channels[level + 1] if level == depth - 2 else 2 * channels[level + 1]
+            self.up.append(
+                nn.Sequential(
+                    nn.ConvTranspose3d(in_width, channels[level], 4, stride=2, padding=1),
+                    nn.ReLU(),
+                )
+            )
+            self.up_res.append(ResidualModule(channels[level], residual_convs[level]))
+
+        self.final = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False),
+            nn.Conv3d(2 * channels[0], out_channels, 3, padding=1),
+            _FINAL_ACTIVATIONS[final_activation](),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Translate a batch of volumes.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``N × in_channels × D × H × W``, sides divisible by ``2**depth``
+            (the paper: N×1×128×128×128, min-max scaled to [0, 1]).
+
+        Returns
+        -------
+        torch.Tensor
+            ``N × out_channels × D × H × W`` in the range of ``final_activation``.
+        """
+        factor = 2**self.depth
+        if x.ndim != 5 or any(s % factor for s in x.shape[2:]):
+            raise ValueError(
+                f"ResUNet expects N×C×D×H×W with sides divisible by {factor}, got {tuple(x.shape)}"
+            )
+        skips = []
+        for down, res in zip(self.down, self.down_res, strict=True):
+            x = res(down(x))
+            skips.append(x)
+        x = skips.pop()
+        for up, res in zip(self.up, self.up_res, strict=True):
+            x = torch.cat((res(up(x)), skips.pop()), dim=1)
+        return self.final(x)

@@ -1,0 +1,214 @@
+"""Tests of the architectures and their registry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ce2nce_pipeline.models import (
+    GENERATORS,
+    AttUNet,
+    PatchDiscriminator,
+    ResUNet,
+    TransUNet,
+    build_model,
+    build_preset,
+    count_parameters,
+    get_preset,
+    list_models,
+    list_presets,
+    model_config,
+)
+
+#: Parameter counts documented in docs/models.md.
+DOCUMENTED_PARAMETERS = {
+    ("res_unet", "paper"): 126_842_945,
+    ("res_unet", "small"): 1_983_497,
+    ("res_unet", "tiny"): 496_325,
+    ("att_unet", "paper"): 103_876_325,
+    ("att_unet", "small"): 1_624_609,
+    ("att_unet", "tiny"): 406_595,
+    ("trans_unet", "paper"): 29_676_081,
+    ("trans_unet", "small"): 2_519_321,
+    ("trans_unet", "tiny"): 393_933,
+    ("patch_discriminator", "paper"): 1_126_209,
+    ("patch_discriminator", "small"): 74_193,
+    ("patch_discriminator", "tiny"): 5_589,
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_registry_lists_the_four_architectures_and_three_presets():
+    assert list_models() == ["att_unet", "patch_discriminator", "res_unet", "trans_unet"]
+    assert set(GENERATORS) == {"att_unet", "res_unet", "trans_unet"}
+    for name in list_models():
+        assert list_presets(name) == ["paper", "small", "tiny"]
+    assert {key for key in DOCUMENTED_PARAMETERS} == {
+        (name, preset) for name in list_models() for preset in list_presets(name)
+    }
+
+
+@pytest.mark.parametrize(("name", "preset"), sorted(DOCUMENTED_PARAMETERS))
+def test_every_preset_builds_with_its_documented_size_and_shapes(name, preset):
+    """Built on the meta device: shapes and sizes without allocating the paper-size nets."""
+    with torch.device("meta"):
+        model = build_preset(name, preset)
+        if name == "patch_discriminator":
+            patches = torch.empty(8, 1, 64, 64, 64)
+            output = model(patches, patches)
+            expected = (8, 1)
+        else:
+            output = model(torch.empty(1, 1, 128, 128, 128))
+            expected = (1, 1, 128, 128, 128)
+    assert tuple(output.shape) == expected
+    assert count_parameters(model) == DOCUMENTED_PARAMETERS[(name, preset)]
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_tiny_generators_translate_128_cubed_deterministically(name):
+    torch.manual_seed(0)
+    model = build_preset(name, "tiny").eval()
+    x = torch.rand(1, 1, 128, 128, 128)
+    with torch.inference_mode():
+        first = model(x)
+        second = model(x)
+    assert first.shape == (1, 1, 128, 128, 128)
+    assert first.dtype == torch.float32
+    assert torch.isfinite(first).all()
+    assert first.min() >= -1.0 and first.max() <= 1.0  # tanh
+    assert torch.equal(first, second)
+
+
+def test_trans_unet_dropout_is_off_in_eval_and_on_in_training():
+    torch.manual_seed(0)
+    model = build_preset("trans_unet", "tiny", input_size=32, dropout=0.5)
+    dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    assert len(dropouts) == 1 + 3 * model.config["num_layers"]
+    x = torch.rand(2, 1, 32, 32, 32)
+    model.train()
+    with torch.no_grad():
+        assert not torch.equal(model(x), model(x))
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "size"),
+    [
+        ("res_unet", {"base_channels": 2, "depth": 3}, 16),
+        ("att_unet", {"base_channels": 2, "depth": 3}, 16),
+        (
+            "trans_unet",
+            {
+                "base_channels": 2,
+                "depth": 3,
+                "embed_dim": 8,
+                "num_heads": 2,
+                "mlp_dim": 8,
+                "num_layers": 1,
+                "input_size": 16,
+            },
+            16,
+        ),
+    ],
+)
+def test_every_parameter_of_the_generators_gets_a_gradient(name, kwargs, size):
+    torch.manual_seed(0)
+    model = build_model(name, **kwargs).train()
+    x = torch.rand(2, 1, size, size, size)
+    loss = (model(x) - x).abs().mean()
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing
+
+
+def test_width_and_depth_are_arguments():
+    shallow = AttUNet(base_channels=4, depth=3)
+    deep = AttUNet(base_channels=4, depth=5)
+    wide = AttUNet(base_channels=8, depth=3)
+    assert count_parameters(shallow) < count_parameters(deep)
+    assert count_parameters(shallow) < count_parameters(wide)
+    with torch.no_grad():
+        assert shallow.eval()(torch.rand(1, 1, 12, 12, 12)).shape == (1, 1, 12, 12, 12)
+
+
+def test_patch_discriminator_scores_each_pair():
+    torch.manual_seed(0)
+    model = build_preset("patch_discriminator", "tiny").eval()
+    candidate, condition = torch.rand(2, 3, 1, 64, 64, 64)
+    with torch.no_grad():
+        scores = model(candidate, condition)
+        swapped = model(condition, candidate)
+    assert scores.shape == (3, 1)
+    assert not torch.equal(scores, swapped)  # the order of the pair matters
+    with pytest.raises(ValueError, match="channels together"):
+        model(torch.rand(1, 2, 64, 64, 64), torch.rand(1, 1, 64, 64, 64))
+    with pytest.raises(ValueError, match="share batch and spatial"):
+        model(torch.rand(1, 1, 64, 64, 64), torch.rand(1, 1, 32, 64, 64))
+    with pytest.raises(ValueError, match=">= 25"):
+        model(torch.rand(1, 1, 16, 16, 16), torch.rand(1, 1, 16, 16, 16))
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        (ResUNet, {"base_channels": 0}),
+        (ResUNet, {"depth": 1}),
+        (ResUNet, {"residual_convs": [1, 2]}),
+        (ResUNet, {"residual_convs": [1, 2, 4, 1, 1]}),
+        (ResUNet, {"final_activation": "softmax"}),
+        (AttUNet, {"base_channels": 2.5}),
+        (AttUNet, {"in_channels": True}),
+        (AttUNet, {"depth": 0}),
+        (TransUNet, {"embed_dim": 30, "num_heads": 4}),
+        (TransUNet, {"dropout": 1.0}),
+        (TransUNet, {"input_size": 100}),
+        (TransUNet, {"encoder_units": [1, 2, 3]}),
+        (TransUNet, {"decoder_units": [3, 1, 1, 1]}),
+        (PatchDiscriminator, {"in_channels": 1}),
+        (PatchDiscriminator, {"negative_slope": -0.2}),
+        (PatchDiscriminator, {"depth": 0}),
+    ],
+)
+def test_constructors_reject_bad_arguments(cls, kwargs):
+    with pytest.raises(ValueError):
+        cls(**kwargs)
+
+
+def test_forward_rejects_wrong_input_shapes():
+    with pytest.raises(ValueError, match="divisible by 32"):
+        ResUNet(base_channels=2)(torch.rand(1, 1, 48, 48, 40))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        AttUNet(base_channels=2, depth=3)(torch.rand(1, 1, 16, 16, 18))
+    with pytest.raises(ValueError, match="input_size=32"):
+        build_preset("trans_unet", "tiny", input_size=32)(torch.rand(1, 1, 16, 16, 16))
+
+
+def test_build_model_errors_and_config_round_trip():
+    with pytest.raises(ValueError, match="unknown architecture 'unet'"):
+        build_model("unet")
+    with pytest.raises(ValueError, match="takes no argument"):
+        build_model("att_unet", base_width=8)
+    with pytest.raises(ValueError, match="unknown preset"):
+        build_preset("att_unet", "huge")
+    preset = get_preset("trans_unet", "small")
+    preset["embed_dim"] = 7
+    assert get_preset("trans_unet", "small")["embed_dim"] == 128  # a copy was returned
+    for name in list_models():
+        model = build_preset(name, "tiny")
+        rebuilt = build_model(name, **model_config(model))
+        assert model_config(rebuilt) == model_config(model)
+        assert count_parameters(rebuilt) == count_parameters(model)
+    with pytest.raises(ValueError, match="not a registered architecture"):
+        from ce2nce_pipeline.models import architecture_name
+
+        architecture_name(nn.Identity())

@@ -1,0 +1,224 @@
+"""Tests of self-describing checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+
+from ce2nce_pipeline.models import (
+    FORMAT_VERSION,
+    CheckpointError,
+    TrainingMetadata,
+    build_model,
+    build_preset,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+    sha256_file,
+    write_model_card,
+)
+from ce2nce_pipeline.models.checkpoint import METADATA_FILE, WEIGHTS_FILE
+
+# Small networks and inputs: the round trip is about bits, not sizes.
+SMALL = {
+    "res_unet": ({"base_channels": 2, "depth": 3}, 16),
+    "att_unet": ({"base_channels": 2, "depth": 3}, 16),
+    "trans_unet": (
+        {
+            "base_channels": 2,
+            "depth": 3,
+            "embed_dim": 8,
+            "num_heads": 2,
+            "mlp_dim": 16,
+            "num_layers": 2,
+            "input_size": 16,
+        },
+        16,
+    ),
+    "patch_discriminator": ({"base_channels": 2, "depth": 3}, 32),
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _run(model: torch.nn.Module, name: str, size: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 1, size, size, size, generator=generator)
+    with torch.inference_mode():
+        if name == "patch_discriminator":
+            return model(x, x.flip(2))
+        return model(x)
+
+
+def _trained_a_little(name: str) -> torch.nn.Module:
+    """A model whose batch-norm statistics and weights moved away from initialisation."""
+    torch.manual_seed(0)
+    kwargs, size = SMALL[name]
+    model = build_model(name, **kwargs).train()
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.rand(2, 1, size, size, size)
+    out = model(x, x) if name == "patch_discriminator" else model(x)
+    out.abs().mean().backward()
+    optimiser.step()
+    return model.eval()
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    model = build_model("att_unet", **SMALL["att_unet"][0])
+    path = save_checkpoint(model, tmp_path / "ckpt", {"data": "unit test", "epochs": 3})
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_round_trip_is_bit_identical(tmp_path, name):
+    model = _trained_a_little(name)
+    metadata = TrainingMetadata(
+        data="2 synthetic pairs",
+        protocol="generator",
+        epochs=5,
+        best_epoch=4,
+        validation_metrics={"mae_percent": 3.1, "psnr_db": 27.0, "ssim": float("nan")},
+        seed=42,
+        hyperparameters={"optimizer": "Adam", "lr": 1e-4, "betas": (0.5, 0.999)},
+    )
+    path = save_checkpoint(model, tmp_path / name, metadata)
+    loaded, meta = load_checkpoint(path)
+    assert type(loaded) is type(model)
+    assert not loaded.training
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], tensor), key
+    assert torch.equal(_run(loaded, name, SMALL[name][1]), _run(model, name, SMALL[name][1]))
+    assert meta["training"]["validation_metrics"] == {
+        "mae_percent": 3.1,
+        "psnr_db": 27.0,
+        "ssim": None,  # JSON has no NaN
+    }
+    assert meta["training"]["hyperparameters"]["betas"] == [0.5, 0.999]
+
+
+def test_metadata_describes_the_checkpoint(checkpoint):
+    meta = json.loads((checkpoint / METADATA_FILE).read_text())
+    assert meta["format"] == "ce2nce-checkpoint"
+    assert meta["format_version"] == FORMAT_VERSION
+    assert meta["architecture"]["name"] == "att_unet"
+    assert meta["architecture"]["kwargs"]["base_channels"] == 2
+    assert meta["architecture"]["num_parameters"] > 0
+    digest = hashlib.sha256((checkpoint / WEIGHTS_FILE).read_bytes()).hexdigest()
+    assert meta["weights"]["sha256"] == digest == sha256_file(checkpoint / WEIGHTS_FILE)
+    pre = meta["preprocessing"]
+    assert pre["intensity_normalisation"]["method"] == "min-max"
+    assert pre["input_grid"]["shape"] == [169, 208, 179]
+    assert pre["network_grid"]["shape"] == [128, 128, 128]
+    assert pre["resampling"]["method"] == "trilinear"
+    assert pre["resampling"]["align_corners"] is False
+    assert meta["training"]["data"] == "unit test" and meta["training"]["epochs"] == 3
+    for package in ("ce2nce", "torch", "numpy", "safetensors", "python"):
+        assert meta["software"][package]
+    assert "10.1186/s12880-024-01242-3" in meta["citation"]
+    assert read_metadata(checkpoint) == meta
+
+
+def test_weights_are_plain_safetensors_and_loading_never_unpickles(checkpoint, monkeypatch):
+    from safetensors import safe_open
+
+    with safe_open(checkpoint / WEIGHTS_FILE, framework="pt") as weights:
+        assert any(key.startswith("encoder.") for key in weights.keys())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.load must not be used")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    load_checkpoint(checkpoint)
+
+
+def test_tampered_weights_are_refused_naming_the_file(checkpoint):
+    weights = checkpoint / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0x01  # one bit of the last tensor's data
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256") as info:
+        load_checkpoint(checkpoint)
+    assert str(weights) in str(info.value)
+
+
+def _edit_metadata(path, edit):
+    file = path / METADATA_FILE
+    meta = json.loads(file.read_text())
+    edit(meta)
+    file.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m["architecture"].update(name="unet"), "unknown architecture 'unet'"),
+        (lambda m: m.update(format_version=99), "format version 99 is not supported"),
+        (lambda m: m.update(format="pytorch"), "not a ce2nce-checkpoint"),
+        (lambda m: m.pop("weights"), "missing metadata field"),
+        (lambda m: m["architecture"]["kwargs"].update(depth=0), "cannot build att_unet"),
+        (lambda m: m["architecture"]["kwargs"].update(base_channels=3), "do not fit att_unet"),
+        (lambda m: m["architecture"].update(name="res_unet"), "do not fit res_unet"),
+        (lambda m: m["preprocessing"]["resampling"].update(align_corners=True), "resampling"),
+        (lambda m: m["preprocessing"]["input_grid"].update(shape=[128, 128, 128]), "input grid"),
+        (lambda m: m["preprocessing"]["network_grid"].update(shape=[64, 64]), "network_grid"),
+    ],
+)
+def test_inconsistent_metadata_is_refused(checkpoint, edit, message):
+    _edit_metadata(checkpoint, edit)
+    with pytest.raises(CheckpointError, match=message) as info:
+        load_checkpoint(checkpoint)
+    assert str(checkpoint) in str(info.value)
+
+
+def test_missing_or_unreadable_checkpoints_are_refused(tmp_path, checkpoint):
+    with pytest.raises(CheckpointError, match="not a ce2nce checkpoint"):
+        load_checkpoint(tmp_path / "nowhere")
+    (checkpoint / METADATA_FILE).write_text("{not json")
+    with pytest.raises(CheckpointError, match="unreadable metadata"):
+        load_checkpoint(checkpoint)
+
+
+def test_missing_weights_are_refused(checkpoint):
+    (checkpoint / WEIGHTS_FILE).unlink()
+    with pytest.raises(CheckpointError, match="weights file missing"):
+        load_checkpoint(checkpoint)
+
+
+def test_save_guards(tmp_path, checkpoint):
+    model = build_model("att_unet", **SMALL["att_unet"][0])
+    with pytest.raises(ValueError, match="overwrite=True"):
+        save_checkpoint(model, checkpoint)
+    save_checkpoint(model, checkpoint, overwrite=True)
+    load_checkpoint(checkpoint)
+    with pytest.raises(ValueError, match="unknown training metadata key"):
+        save_checkpoint(model, tmp_path / "typo", {"epoch": 3})
+    with pytest.raises(ValueError, match="not a registered architecture"):
+        save_checkpoint(torch.nn.Conv3d(1, 1, 3), tmp_path / "conv")
+    assert not list(checkpoint.glob("*.tmp"))
+
+
+def test_model_card(tmp_path):
+    model = build_preset("trans_unet", "tiny", input_size=32)
+    path = save_checkpoint(
+        model,
+        tmp_path / "trans",
+        {"data": "AP-HP pairs", "epochs": 300, "validation_metrics": {"mae_percent": 2.8}},
+    )
+    card = write_model_card(path, tmp_path / "card" / "MODEL_CARD.md")
+    text = card.read_text()
+    meta = read_metadata(path)
+    assert text.startswith("# Model card: trans_unet")
+    assert meta["weights"]["sha256"] in text
+    assert "AP-HP pairs" in text and "| mae_percent | 2.8 |" in text
+    assert "169×208×179" in text and "128×128×128" in text
+    assert "doi:10.1186/s12880-024-01242-3" in text

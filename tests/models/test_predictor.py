@@ -1,0 +1,241 @@
+"""Tests of the Predictor: t1-linear image in, synthetic image on the same grid out."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ce2nce_pipeline.models import (
+    CheckpointError,
+    Predictor,
+    build_preset,
+    resolve_device,
+    save_checkpoint,
+)
+from ce2nce_pipeline.models.checkpoint import WEIGHTS_FILE
+from ce2nce_pipeline.science.resampling import T1_LINEAR_SHAPE
+
+AFFINE = np.array(
+    [[-1.0, 0.0, 0.0, 84.0], [0.0, 1.0, 0.0, -120.0], [0.0, 0.0, 1.0, -72.0], [0, 0, 0, 1]]
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def head_like(offset: float = 0.0, scale: float = 1000.0) -> np.ndarray:
+    """A smooth head-like volume on the t1-linear grid, intensities in [offset, offset+scale]."""
+    axes = [np.linspace(-1.0, 1.0, n, dtype=np.float32) for n in T1_LINEAR_SHAPE]
+    x, y, z = np.meshgrid(*axes, indexing="ij")
+    radius = x**2 / 0.5 + y**2 / 0.6 + z**2 / 0.55
+    volume = np.exp(-radius) * (1 + 0.2 * np.cos(3 * x) * np.sin(2 * y))
+    volume = (volume - volume.min()) / (volume.max() - volume.min())
+    return (offset + scale * volume).astype(np.float32)
+
+
+def make_image(data: np.ndarray) -> nib.Nifti1Image:
+    image = nib.Nifti1Image(data, AFFINE)
+    image.header["descrip"] = b"ce2nce test input"
+    image.header.set_xyzt_units("mm")
+    return image
+
+
+class ScaledIdentity(nn.Module):
+    """Identity on the network grid (what a perfect 'no change' translator would do)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_preset("att_unet", "tiny")
+    # Shift the last bias so that the untrained net's tanh output lies inside (0, 1) and is
+    # not clipped away: the test then sees real network output in the result.
+    with torch.no_grad():
+        model.final[0].bias.fill_(0.5)
+    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "att_unet_tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny_predictor(tiny_checkpoint):
+    return Predictor.from_checkpoint(tiny_checkpoint, device="cpu", num_threads=1)
+
+
+def test_identity_network_reproduces_the_input_through_the_whole_pipeline():
+    data = head_like(offset=-50.0, scale=900.0)
+    image = make_image(data)
+    original = data.copy()
+    out = Predictor(ScaledIdentity(), device="cpu").predict(image)
+    assert isinstance(out, nib.Nifti1Image)
+    assert out.shape == T1_LINEAR_SHAPE
+    assert out.get_data_dtype() == np.float32
+    np.testing.assert_array_equal(out.affine, image.affine)
+    result = out.get_fdata(dtype=np.float32)
+    assert result.min() >= data.min() - 1e-3 and result.max() <= data.max() + 1e-3
+    # Only the 169×208×179 → 128³ → 169×208×179 resampling separates output from input.
+    error = np.abs(result - data)
+    assert error.max() < 0.01 * 900.0
+    assert error.mean() < 0.001 * 900.0
+    np.testing.assert_array_equal(data, original)
+
+
+def test_checkpoint_predictor_output_geometry_range_and_determinism(tiny_predictor):
+    image = make_image(head_like(offset=20.0, scale=500.0))
+    first = tiny_predictor.predict(image)
+    second = tiny_predictor.predict(image)
+    assert first.shape == T1_LINEAR_SHAPE
+    np.testing.assert_array_equal(first.affine, AFFINE)
+    assert first.get_data_dtype() == np.float32
+    assert first.header["descrip"] == image.header["descrip"]
+    assert first.header.get_xyzt_units() == ("mm", "unknown")
+    values = first.get_fdata(dtype=np.float32)
+    assert np.isfinite(values).all()
+    assert values.min() >= 20.0 - 1e-3 and values.max() <= 520.0 + 1e-3
+    assert values.std() > 0  # real network output, not a clipped constant
+    np.testing.assert_array_equal(values, second.get_fdata(dtype=np.float32))
+    assert tiny_predictor.architecture == "att_unet"
+    assert len(tiny_predictor.weights_sha256) == 64
+    assert tiny_predictor.device == torch.device("cpu")
+
+
+def test_written_image_keeps_affine_shape_and_dtype(tmp_path):
+    source = tmp_path / "sub-01_ses-M000_ce-gadolinium_desc-Crop_T1w.nii.gz"
+    stored = nib.Nifti1Image(np.round(head_like(scale=3000.0)).astype(np.int16), AFFINE)
+    stored.header.set_slope_inter(0.5, 10.0)
+    nib.save(stored, source)
+    image = nib.load(source)
+    out = Predictor(ScaledIdentity(), device="cpu").predict(image)
+    target = tmp_path / "synthetic.nii.gz"
+    nib.save(out, target)
+    written = nib.load(target)
+    assert written.shape == T1_LINEAR_SHAPE
+    assert written.get_data_dtype() == np.float32
+    np.testing.assert_allclose(written.affine, image.affine)
+    data_in = image.get_fdata()
+    data_out = written.get_fdata()
+    # The input's scaled intensity range (scl_slope/inter applied) is the output's range.
+    assert data_out.min() >= data_in.min() - 1e-2 and data_out.max() <= data_in.max() + 1e-2
+    assert np.abs(data_out - data_in).mean() < 0.001 * np.ptp(data_in)
+
+
+def test_predict_batch_matches_single_predictions():
+    predictor = Predictor(ScaledIdentity(), device="cpu", batch_size=2)
+    images = [make_image(head_like(0.0, 100.0)), make_image(head_like(5.0, 3.0)[::-1].copy())]
+    batch = predictor.predict_batch(images)
+    assert len(batch) == 2
+    for image, result in zip(images, batch, strict=True):
+        single = predictor.predict(image)
+        np.testing.assert_allclose(result.get_fdata(), single.get_fdata(), rtol=0, atol=1e-4)
+        np.testing.assert_array_equal(result.affine, image.affine)
+    assert predictor.predict_batch([]) == []
+
+
+def test_predict_array_matches_predict():
+    data = head_like(1.0, 10.0)
+    predictor = Predictor(ScaledIdentity(), device="cpu")
+    np.testing.assert_array_equal(
+        predictor.predict_array(data), predictor.predict(make_image(data)).get_fdata()
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (np.ones((128, 128, 128), dtype=np.float32), "not on the t1-linear grid"),
+        (np.ones((193, 229, 193), dtype=np.float32), "193×229×193"),
+        (np.ones((*T1_LINEAR_SHAPE, 2), dtype=np.float32), "expected a 3D image"),
+        (np.zeros(T1_LINEAR_SHAPE, dtype=np.float32), "constant"),
+    ],
+)
+def test_unusable_images_are_rejected_naming_the_file(tmp_path, data, message):
+    path = tmp_path / "sub-09_T1w.nii.gz"
+    nib.save(nib.Nifti1Image(data, AFFINE), path)
+    predictor = Predictor(ScaledIdentity(), device="cpu")
+    with pytest.raises(ValueError, match=message) as info:
+        predictor.predict(nib.load(path))
+    assert str(path) in str(info.value)
+
+
+def test_nan_images_are_rejected():
+    data = head_like()
+    data[80, 100, 90] = np.nan
+    with pytest.raises(ValueError, match="1 NaN or infinite voxel"):
+        Predictor(ScaledIdentity(), device="cpu").predict(make_image(data))
+    with pytest.raises(ValueError, match="in-memory image"):
+        Predictor(ScaledIdentity(), device="cpu").predict(make_image(data))
+    with pytest.raises(TypeError, match="nibabel image"):
+        Predictor(ScaledIdentity(), device="cpu").predict(data)
+
+
+def test_a_batch_with_one_bad_image_translates_nothing():
+    calls = []
+
+    class Counting(ScaledIdentity):
+        def forward(self, x):
+            calls.append(x.shape[0])
+            return super().forward(x)
+
+    bad = make_image(np.zeros(T1_LINEAR_SHAPE, dtype=np.float32))
+    with pytest.raises(ValueError, match="constant"):
+        Predictor(Counting(), device="cpu").predict_batch([make_image(head_like()), bad])
+    assert calls == []
+
+
+def test_tampered_checkpoint_is_refused_by_the_predictor(tmp_path):
+    path = save_checkpoint(build_preset("res_unet", "tiny"), tmp_path / "res")
+    weights = path / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256"):
+        Predictor.from_checkpoint(path, device="cpu")
+
+
+def test_device_and_argument_validation():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="num_threads"):
+        Predictor(ScaledIdentity(), device="cpu", num_threads=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        Predictor(ScaledIdentity(), device="cpu", batch_size=0)
+    assert not Predictor(ScaledIdentity(), device="cpu").mixed_precision  # CUDA only
+
+
+def test_network_returning_the_wrong_shape_is_an_error():
+    class Shrinking(nn.Module):
+        def forward(self, x):
+            return x[..., 1:]
+
+    with pytest.raises(RuntimeError, match="network returned shape"):
+        Predictor(Shrinking(), device="cpu").predict(make_image(head_like()))
+
+
+def test_deterministic_cudnn_sets_and_restores_only_its_two_flags():
+    from ce2nce_pipeline.models.predictor import deterministic_cudnn
+
+    cudnn = torch.backends.cudnn
+    before = (cudnn.enabled, cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32)
+    cudnn.benchmark = True
+    try:
+        with deterministic_cudnn():
+            assert cudnn.deterministic and not cudnn.benchmark
+            assert cudnn.enabled == before[0] and cudnn.allow_tf32 == before[3]
+        assert cudnn.benchmark and cudnn.deterministic == before[1]
+    finally:
+        cudnn.benchmark = before[2]
