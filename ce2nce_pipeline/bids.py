@@ -1,0 +1,240 @@
+"""BIDS queries that know the ``ce`` entity: T1w discovery, ce/nce pairing, label checks.
+
+Clinica's own query (``sub-*_ses-*_t1w.nii*``) matches a contrast-enhanced and a non-enhanced
+T1w of one session alike and then rejects the session. Here a session may hold both: every T1w
+image is kept, classified as contrast-enhanced (``ce-<label>`` entity, or, when the entity is
+missing, a ``ContrastBolusIngredient`` in its sidecar) or not, and the two kinds are paired.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InvalidInputError
+
+LOGGER = logging.getLogger(__name__)
+
+_LABEL = re.compile(r"^[A-Za-z0-9]+$")
+#: Entities that name an image, in BIDS order (pybids calls ``ce`` "ceagent").
+NAME_ENTITIES: tuple[str, ...] = (
+    "subject",
+    "session",
+    "acquisition",
+    "ceagent",
+    "reconstruction",
+    "run",
+)
+BIDS_KEYS: dict[str, str] = {
+    "subject": "sub",
+    "session": "ses",
+    "acquisition": "acq",
+    "ceagent": "ce",
+    "reconstruction": "rec",
+    "run": "run",
+}
+
+
+@dataclass(frozen=True)
+class T1wImage:
+    """One T1w image of the input dataset.
+
+    Attributes
+    ----------
+    path
+        Absolute path of the NIfTI file.
+    relative_path
+        Its path relative to the dataset root (``sub-X/[ses-Y/]anat/...``), POSIX separators.
+    entities
+        Naming entities (pybids names: subject, session, acquisition, ceagent, reconstruction,
+        run) as strings; absent entities are missing from the mapping.
+    contrast_agent
+        Label of the contrast agent when the image is contrast-enhanced, else ``None``.
+    contrast_from_sidecar
+        True when the agent comes from ``ContrastBolusIngredient`` rather than the file name.
+    """
+
+    path: Path
+    relative_path: str
+    entities: dict[str, str] = field(hash=False)
+    contrast_agent: str | None = None
+    contrast_from_sidecar: bool = False
+
+    @property
+    def is_contrast_enhanced(self) -> bool:
+        return self.contrast_agent is not None
+
+    @property
+    def subject(self) -> str:
+        return self.entities["subject"]
+
+    @property
+    def session(self) -> str | None:
+        return self.entities.get("session")
+
+    @property
+    def output_entities(self) -> dict[str, str]:
+        """Entities for derivative names: the source's, plus ``ce`` when found in the sidecar."""
+        entities = dict(self.entities)
+        if self.contrast_agent is not None:
+            entities["ceagent"] = self.contrast_agent
+        return entities
+
+    @property
+    def image_id(self) -> str:
+        """``sub-X[_ses-Y][_acq-A][_ce-C][_rec-R][_run-N]``: the name stem of its derivatives."""
+        return entities_to_stem(self.output_entities)
+
+
+@dataclass(frozen=True)
+class CeNcePair:
+    """A contrast-enhanced T1w and the non-enhanced T1w of the same session."""
+
+    ce: T1wImage
+    nce: T1wImage
+
+
+def entities_to_stem(entities: dict[str, str]) -> str:
+    """Join naming entities in BIDS order (``subject=01, ceagent=gd`` -> ``sub-01_ce-gd``)."""
+    return "_".join(
+        f"{BIDS_KEYS[name]}-{entities[name]}" for name in NAME_ENTITIES if name in entities
+    )
+
+
+def validate_label(label: str, kind: str = "participant") -> str:
+    """Strip an optional ``sub-``/``ses-`` prefix and check the label is alphanumeric.
+
+    Raises
+    ------
+    InvalidInputError
+        For empty labels or labels with path characters, spaces, ``_`` or ``-``.
+    """
+    prefix = {"participant": "sub-", "session": "ses-"}[kind]
+    value = label[len(prefix) :] if label.startswith(prefix) else label
+    if not _LABEL.match(value):
+        raise InvalidInputError(
+            f"invalid {kind} label {label!r}: BIDS labels are letters and digits only "
+            f"(e.g. {prefix}01 or 01)"
+        )
+    return value
+
+
+def _contrast_label_from_ingredient(ingredient: object) -> str | None:
+    text = re.sub(r"[^A-Za-z0-9]", "", str(ingredient or "")).lower()
+    return text or None
+
+
+def collect_t1w_images(
+    bids_dir: Path,
+    participant_labels: Sequence[str] | None = None,
+    session_labels: Sequence[str] | None = None,
+) -> list[T1wImage]:
+    """Every T1w image of the dataset, classified as contrast-enhanced or not.
+
+    Parameters
+    ----------
+    bids_dir
+        Root of the BIDS dataset.
+    participant_labels, session_labels
+        Restrict to these labels (already validated, without prefix); ``None`` keeps all.
+
+    Returns
+    -------
+    list of T1wImage
+        Sorted by path. Images whose contrast comes only from the sidecar are logged (warning).
+
+    Raises
+    ------
+    InvalidInputError
+        When a requested participant or session does not exist, or no T1w image is found.
+    """
+    from bids.layout import BIDSLayout
+
+    layout = BIDSLayout(str(bids_dir), validate=False, derivatives=False)
+    subjects = layout.get_subjects()
+    if participant_labels:
+        missing = sorted(set(participant_labels) - set(subjects))
+        if missing:
+            raise InvalidInputError(
+                f"{bids_dir}: no participant(s) {', '.join('sub-' + m for m in missing)}; "
+                f"available: {', '.join('sub-' + s for s in sorted(subjects)) or 'none'}"
+            )
+    query: dict[str, object] = {
+        "suffix": "T1w",
+        "datatype": "anat",
+        "extension": [".nii", ".nii.gz"],
+        "return_type": "object",
+    }
+    if participant_labels:
+        query["subject"] = list(participant_labels)
+    if session_labels:
+        query["session"] = list(session_labels)
+    images = []
+    for bids_file in layout.get(**query):
+        entities = {
+            name: str(value)
+            for name, value in bids_file.get_entities().items()
+            if name in NAME_ENTITIES
+        }
+        path = Path(bids_file.path).absolute()
+        agent = entities.pop("ceagent", None)
+        from_sidecar = False
+        if agent is None:
+            agent = _contrast_label_from_ingredient(
+                layout.get_metadata(str(path)).get("ContrastBolusIngredient")
+            )
+            if agent is not None:
+                from_sidecar = True
+                LOGGER.warning(
+                    "%s has no ce- entity but its sidecar names ContrastBolusIngredient: "
+                    "treated as contrast-enhanced (ce-%s); add the entity to its name",
+                    path,
+                    agent,
+                )
+        if agent is not None and not from_sidecar:
+            entities["ceagent"] = agent
+        relative = path.relative_to(Path(bids_dir).absolute()).as_posix()
+        images.append(T1wImage(path, relative, entities, agent, from_sidecar))
+    if not images:
+        where = f" for sub-{', sub-'.join(participant_labels)}" if participant_labels else ""
+        raise InvalidInputError(
+            f"{bids_dir}: no T1w image found{where} (expected sub-*/[ses-*/]anat/*_T1w.nii[.gz])"
+        )
+    return sorted(images, key=lambda image: str(image.path))
+
+
+def _compatible(ce: T1wImage, nce: T1wImage) -> bool:
+    """Same session; ``acq`` and ``run`` must agree when both images carry them."""
+    if ce.subject != nce.subject or ce.session != nce.session:
+        return False
+    return all(
+        ce.entities.get(key) == nce.entities.get(key)
+        for key in ("acquisition", "run")
+        if key in ce.entities and key in nce.entities
+    )
+
+
+def pair_images(images: Iterable[T1wImage]) -> list[CeNcePair]:
+    """Pair each contrast-enhanced image with the non-enhanced image of its session.
+
+    When several non-enhanced images qualify, the first one in path order is taken and a
+    warning names the others. Contrast-enhanced images with no partner are left unpaired.
+    """
+    images = sorted(images, key=lambda image: str(image.path))
+    ncs = [image for image in images if not image.is_contrast_enhanced]
+    pairs = []
+    for ce in (image for image in images if image.is_contrast_enhanced):
+        candidates = [nce for nce in ncs if _compatible(ce, nce)]
+        if not candidates:
+            continue
+        if len(candidates) > 1:
+            LOGGER.warning(
+                "%s: several non-enhanced T1w match (%s); pairing with the first",
+                ce.path.name,
+                ", ".join(c.path.name for c in candidates),
+            )
+        pairs.append(CeNcePair(ce=ce, nce=candidates[0]))
+    return pairs

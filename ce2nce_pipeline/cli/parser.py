@@ -1,0 +1,130 @@
+"""Command-line parsing of ``ce2nce``: BIDS-Apps positional arguments, one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from .. import __version__
+from ..bids import validate_label
+from ..config import PLUGINS, RunConfig
+from ..errors import InvalidInputError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> OneLineParser:
+    """The ``ce2nce`` argument parser."""
+    parser = OneLineParser(
+        prog="ce2nce",
+        description="Clinica t1-linear and T1w-ce to T1w-nce translation of a BIDS dataset "
+        "(Bottani et al., BMC Medical Imaging 2024).",
+    )
+    parser.add_argument("bids_dir", type=Path, help="root of the input BIDS dataset")
+    parser.add_argument("output_dir", type=Path, help="root of the derivatives to write")
+    parser.add_argument(
+        "analysis_level", choices=["participant", "group"], help="BIDS-Apps analysis level"
+    )
+    parser.add_argument(
+        "--participant-label",
+        "--participant_label",
+        dest="participant_label",
+        nargs="+",
+        default=[],
+        metavar="LABEL",
+        help="participants to process (with or without 'sub-'); default: all",
+    )
+    parser.add_argument(
+        "--session-label",
+        "--session_label",
+        dest="session_label",
+        nargs="+",
+        default=[],
+        metavar="LABEL",
+        help="sessions to process (with or without 'ses-'); default: all",
+    )
+    parser.add_argument("-w", "--work-dir", type=Path, help="nipype work dir (re-runs resume)")
+    parser.add_argument("--nprocs", "--n-cpus", type=int, default=1, help="parallel processes")
+    parser.add_argument(
+        "--omp-nthreads", type=int, default=1, help="threads per process (ITK, torch)"
+    )
+    parser.add_argument("--plugin", choices=PLUGINS, default="MultiProc", help="nipype plugin")
+    parser.add_argument(
+        "--plugin-args", default="{}", metavar="JSON", help="plugin arguments as a JSON object"
+    )
+    parser.add_argument(
+        "--skip-bids-validation", action="store_true", help="do not validate the input dataset"
+    )
+    parser.add_argument(
+        "--stop-on-first-crash", action="store_true", help="stop at the first failing node"
+    )
+    parser.add_argument("--version", action="version", version=f"ce2nce {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    return parser
+
+
+def _is_relative_to(path: Path, parent: Path) -> bool:
+    try:
+        path.relative_to(parent)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_args(argv: list[str] | None = None) -> RunConfig:
+    """Parse and check the command line; exit with a one-line message on bad input."""
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    bids_dir = args.bids_dir.expanduser().resolve()
+    output_dir = args.output_dir.expanduser().resolve()
+    if not bids_dir.is_dir():
+        parser.error(f"BIDS_DIR {args.bids_dir} does not exist: give the root of a BIDS dataset")
+    if not (bids_dir / "dataset_description.json").is_file():
+        parser.error(
+            f"BIDS_DIR {args.bids_dir} is not a BIDS dataset (no dataset_description.json): "
+            "give the dataset's root folder"
+        )
+    if _is_relative_to(output_dir, bids_dir):
+        parser.error(
+            f"OUTPUT_DIR {args.output_dir} is inside BIDS_DIR: choose a folder outside the input "
+            "dataset (ce2nce never writes into it)"
+        )
+    work_dir = args.work_dir.expanduser().resolve() if args.work_dir else None
+    if work_dir is not None and _is_relative_to(work_dir, bids_dir):
+        parser.error(f"--work-dir {args.work_dir} is inside BIDS_DIR: choose a folder outside it")
+    try:
+        participants = [validate_label(label, "participant") for label in args.participant_label]
+        sessions = [validate_label(label, "session") for label in args.session_label]
+    except InvalidInputError as error:
+        parser.error(str(error))
+    try:
+        plugin_args = json.loads(args.plugin_args)
+    except ValueError:
+        plugin_args = None
+    if not isinstance(plugin_args, dict):
+        parser.error(f"--plugin-args {args.plugin_args!r} is not a JSON object, e.g. '{{}}'")
+    if args.nprocs < 1 or args.omp_nthreads < 1:
+        parser.error("--nprocs and --omp-nthreads must be at least 1")
+    return RunConfig(
+        bids_dir=bids_dir,
+        output_dir=output_dir,
+        analysis_level=args.analysis_level,
+        participant_labels=participants,
+        session_labels=sessions,
+        work_dir=work_dir,
+        nprocs=args.nprocs,
+        omp_nthreads=args.omp_nthreads,
+        plugin=args.plugin,
+        plugin_args=plugin_args,
+        skip_bids_validation=args.skip_bids_validation,
+        stop_on_first_crash=args.stop_on_first_crash,
+        verbosity=args.verbose,
+    )

@@ -1,0 +1,147 @@
+"""``ce2nce BIDS_DIR OUTPUT_DIR participant|group``: the BIDS-app entry point."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ..config import RunConfig
+from ..errors import Ce2nceError, InvalidInputError
+from .parser import parse_args
+
+LOGGER = logging.getLogger("ce2nce")
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = (
+        logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    )
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    logging.getLogger("ce2nce").setLevel(min(level, logging.INFO))
+    from nipype import config as nipype_config
+    from nipype import logging as nipype_logging
+
+    nipype_level = "INFO" if verbosity >= 2 else "WARNING"
+    nipype_config.update_config(
+        {"logging": {"workflow_level": nipype_level, "interface_level": nipype_level}}
+    )
+    nipype_logging.update_logging(nipype_config)
+
+
+def _validate_input_dataset(config: RunConfig) -> None:
+    from ..bids_validation import validate_dataset
+
+    try:
+        errors = validate_dataset(config.bids_dir)
+    except FileNotFoundError as error:
+        raise Ce2nceError(str(error)) from None
+    if errors:
+        first = errors[0]
+        raise InvalidInputError(
+            f"{config.bids_dir} is not valid BIDS ({len(errors)} error(s); first: {first.code} "
+            f"at {first.location or 'dataset root'}): fix the dataset, or pass "
+            "--skip-bids-validation"
+        )
+
+
+def _expected_crop(config: RunConfig, image) -> Path:
+    from ..interfaces.bids_sink import derivative_dir, derivative_name
+    from ..science.templates import TEMPLATE_SPACE
+    from ..workflows.outputs import RESOLUTION
+
+    entities = image.output_entities
+    name = derivative_name(entities, "T1w", ".nii.gz", TEMPLATE_SPACE, "Crop", RESOLUTION)
+    return derivative_dir(config.output_dir, entities) / name
+
+
+def run_participant(config: RunConfig) -> int:
+    """Run the participant level; return the exit code (0 when every image succeeded)."""
+    from ..bids import collect_t1w_images
+    from ..derivatives import (
+        citation_text,
+        software_versions,
+        write_dataset_description,
+        write_run_logs,
+    )
+    from ..image_checks import check_t1w
+    from ..workflows.base import collect_descriptions, init_ce2nce_wf
+
+    if not config.skip_bids_validation:
+        _validate_input_dataset(config)
+    images = collect_t1w_images(
+        config.bids_dir, config.participant_labels or None, config.session_labels or None
+    )
+    usable, rejected = [], []
+    for image in images:
+        try:
+            check_t1w(image.path)
+        except InvalidInputError as error:
+            print(f"ce2nce: error: {error}", file=sys.stderr)
+            rejected.append(image)
+        else:
+            usable.append(image)
+    if not usable:
+        raise InvalidInputError(f"{config.bids_dir}: no usable T1w image (see the errors above)")
+    n_ce = sum(image.is_contrast_enhanced for image in usable)
+    LOGGER.info("%d T1w images to process (%d contrast-enhanced)", len(usable), n_ce)
+
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    write_dataset_description(config.output_dir, config.bids_dir)
+    versions = software_versions()
+    with tempfile.TemporaryDirectory(prefix="ce2nce_work_") as default_work:
+        if config.work_dir is None:
+            config.work_dir = Path(default_work)
+        workflow = init_ce2nce_wf(config, usable, versions)
+        write_run_logs(
+            config.output_dir,
+            config.to_toml(),
+            config.run_uuid,
+            citation_text(collect_descriptions(workflow)),
+        )
+        started = time.time()
+        try:
+            workflow.run(**config.plugin_settings())
+        except RuntimeError as error:  # nipype: "Workflow did not execute cleanly"
+            LOGGER.debug("nipype: %s", error)
+    failed = [
+        image
+        for image in usable
+        if not _expected_crop(config, image).is_file()
+        or _expected_crop(config, image).stat().st_mtime < started - 1
+    ]
+    done = len(usable) - len(failed)
+    print(
+        f"ce2nce: {done} of {len(images)} T1w image(s) processed; "
+        f"{len(failed)} failed, {len(rejected)} rejected; outputs in {config.output_dir}"
+        + (f"; crash files in {config.output_dir / 'logs'}" if failed else ""),
+        file=sys.stderr,
+    )
+    for image in failed:
+        print(f"ce2nce: failed: {image.path}", file=sys.stderr)
+    return 0 if not failed and not rejected else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point of ``ce2nce``."""
+    config = parse_args(argv)
+    # ITK reads its thread count when first used: set it before ANTs is imported anywhere.
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(config.omp_nthreads)
+    _configure_logging(config.verbosity)
+    try:
+        if config.analysis_level == "group":
+            raise Ce2nceError(
+                "the group level is not available in this version of ce2nce yet; "
+                "run the participant level"
+            )
+        return run_participant(config)
+    except Ce2nceError as error:
+        print(f"ce2nce: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

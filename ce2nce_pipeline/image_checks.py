@@ -1,0 +1,54 @@
+"""Checks that an input file is a usable 3D T1w image, with one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from .errors import InvalidInputError
+
+
+def load_t1w(path: str | Path) -> nib.Nifti1Image:
+    """Load a T1w NIfTI image and check it can be processed.
+
+    A 4D image whose fourth dimension is 1 is accepted and squeezed to 3D.
+
+    Raises
+    ------
+    InvalidInputError
+        Unreadable or corrupt file, not 3D, empty or non-finite data. The message names the file
+        and what to do.
+    """
+    path = Path(path)
+    try:
+        image = nib.load(path)
+        data = np.asarray(image.dataobj)
+    except Exception as error:  # nibabel raises many types for truncated/corrupt files
+        raise InvalidInputError(
+            f"{path}: cannot be read as NIfTI ({type(error).__name__}: {error}); "
+            "re-export it from DICOM or remove it from the dataset"
+        ) from None
+    squeezed = data.ndim == 4 and data.shape[3] == 1
+    if squeezed:
+        data = data[..., 0]
+    if data.ndim != 3 or min(data.shape) < 2:
+        raise InvalidInputError(
+            f"{path}: a T1w image must be 3D, this one has shape {data.shape}; "
+            "split the series or remove it from the dataset"
+        )
+    if not np.all(np.isfinite(data)):
+        raise InvalidInputError(
+            f"{path}: contains NaN or infinite values; fix the conversion or remove the image"
+        )
+    if float(data.max()) <= float(data.min()):
+        raise InvalidInputError(f"{path}: image is constant (empty); remove it from the dataset")
+    if squeezed:
+        image = nib.Nifti1Image(data, image.affine)
+    return image
+
+
+def check_t1w(path: str | Path) -> None:
+    """Raise :class:`InvalidInputError` unless ``path`` is a usable 3D T1w image."""
+    load_t1w(path)

@@ -1,0 +1,131 @@
+"""The one way ce2nce writes a derivative: entity-aware names, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    File,
+    SimpleInterface,
+    TraitedSpec,
+    traits,
+)
+
+from ..bids import entities_to_stem
+
+
+def derivative_name(
+    entities: dict[str, str],
+    suffix: str,
+    extension: str,
+    space: str | None = None,
+    desc: str | None = None,
+    res: str | None = None,
+    label: str | None = None,
+) -> str:
+    """File name of a derivative from its source's entities.
+
+    Entities follow the source (``sub``, ``ses``, ``acq``, ``ce``, ``rec``, ``run``), then
+    ``space``, ``desc``, ``res`` in the order Clinica's t1-linear uses
+    (``..._space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz``), then ``label``.
+    """
+    parts = [entities_to_stem(entities)]
+    for key, value in (("space", space), ("desc", desc), ("res", res), ("label", label)):
+        if value:
+            parts.append(f"{key}-{value}")
+    return "_".join(parts) + f"_{suffix}{extension}"
+
+
+def derivative_dir(output_dir: Path, entities: dict[str, str], datatype: str = "anat") -> Path:
+    """``output_dir/sub-X[/ses-Y]/datatype``."""
+    folder = Path(output_dir) / f"sub-{entities['subject']}"
+    if "session" in entities:
+        folder = folder / f"ses-{entities['session']}"
+    return folder / datatype
+
+
+def atomic_copy(source: Path, destination: Path) -> None:
+    """Copy ``source`` to ``destination`` through a temporary file and a rename."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(text: str, destination: Path) -> None:
+    """Write ``text`` to ``destination`` through a temporary file and a rename."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(data: dict[str, Any], destination: Path) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", destination)
+
+
+def _extension(path: str) -> str:
+    name = Path(path).name
+    for extension in (".nii.gz", ".tsv", ".json", ".mat", ".nii"):
+        if name.endswith(extension):
+            return extension
+    return Path(path).suffix
+
+
+class _DerivativesDataSinkInputSpec(BaseInterfaceInputSpec):
+    base_directory = traits.Str(mandatory=True, desc="root of the derivatives dataset")
+    source_entities = traits.Dict(mandatory=True, desc="naming entities of the source image")
+    in_file = File(exists=True, mandatory=True, desc="file to store")
+    suffix = traits.Str(mandatory=True)
+    space = traits.Str()
+    desc = traits.Str()
+    res = traits.Str()
+    label = traits.Str()
+    datatype = traits.Str("anat", usedefault=True)
+    metadata = traits.Dict(desc="JSON sidecar content (written when not empty)")
+
+
+class _DerivativesDataSinkOutputSpec(TraitedSpec):
+    out_file = File(exists=True)
+    out_meta = File(desc="JSON sidecar")
+
+
+class DerivativesDataSink(SimpleInterface):
+    """Store ``in_file`` in the derivatives dataset under a name built from BIDS entities."""
+
+    input_spec = _DerivativesDataSinkInputSpec
+    output_spec = _DerivativesDataSinkOutputSpec
+
+    def _run_interface(self, runtime):
+        inputs = self.inputs
+        optional = {key: getattr(inputs, key) or None for key in ("space", "desc", "res", "label")}
+        extension = _extension(inputs.in_file)
+        name = derivative_name(inputs.source_entities, inputs.suffix, extension, **optional)
+        folder = derivative_dir(
+            Path(inputs.base_directory), inputs.source_entities, inputs.datatype
+        )
+        destination = folder / name
+        atomic_copy(Path(inputs.in_file), destination)
+        self._results["out_file"] = str(destination)
+        if inputs.metadata:
+            sidecar = destination.with_name(name[: -len(extension)] + ".json")
+            atomic_write_json(dict(inputs.metadata), sidecar)
+            self._results["out_meta"] = str(sidecar)
+        return runtime

@@ -1,0 +1,111 @@
+"""Thin nipype adapters around :mod:`ce2nce_pipeline.science.t1_linear`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    File,
+    SimpleInterface,
+    TraitedSpec,
+    traits,
+)
+
+from ..image_checks import load_t1w
+
+
+def _read_ants(path: str):
+    import ants
+
+    return ants.image_read(path)
+
+
+class _SingleImageInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="input image")
+
+
+class _SingleImageOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="output image")
+
+
+class N4BiasCorrection(SimpleInterface):
+    """Check a raw T1w image, then correct its bias field as Clinica's t1-linear does."""
+
+    input_spec = _SingleImageInputSpec
+    output_spec = _SingleImageOutputSpec
+
+    def _run_interface(self, runtime):
+        import ants
+
+        from ..science.t1_linear import n4_bias_correction
+
+        image = load_t1w(self.inputs.in_file)  # one-line InvalidInputError for bad files
+        source = self.inputs.in_file
+        if image.ndim != len(nib.load(source).shape):  # a 4D file with one volume
+            source = str(Path(runtime.cwd) / "t1w_3d.nii.gz")
+            nib.save(image, source)
+        out_file = str(Path(runtime.cwd) / "t1w_n4.nii.gz")
+        ants.image_write(n4_bias_correction(_read_ants(source)), out_file)
+        self._results["out_file"] = out_file
+        return runtime
+
+
+class _AffineRegistrationOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="image registered to the 193x229x193 template grid")
+    out_matrix = File(exists=True, desc="ANTs affine transform (ITK .mat)")
+
+
+class _AffineRegistrationInputSpec(_SingleImageInputSpec):
+    seed = traits.Int(20240315, usedefault=True, desc="seed of ANTs' metric sampling")
+
+
+class AffineRegistration(SimpleInterface):
+    """Affine registration to MNI152NLin2009cSym (antsRegistrationSyNQuick.sh -t a)."""
+
+    input_spec = _AffineRegistrationInputSpec
+    output_spec = _AffineRegistrationOutputSpec
+
+    def _run_interface(self, runtime):
+        import ants
+
+        from ..science.t1_linear import check_on_template_grid, register_affine, template_image
+        from ..science.templates import MNI2009C_AFFINE, registration_template
+
+        template, mask = registration_template()
+        cwd = Path(runtime.cwd)
+        nib.save(template, cwd / "template.nii.gz")
+        nib.save(mask, cwd / "template_mask.nii.gz")
+        out_matrix = cwd / "affine.mat"
+        warped = register_affine(
+            moving=_read_ants(self.inputs.in_file),
+            fixed=_read_ants(str(cwd / "template.nii.gz")),
+            fixed_mask=_read_ants(str(cwd / "template_mask.nii.gz")),
+            transform_file=out_matrix,
+            seed=self.inputs.seed,
+        )
+        out_file = str(cwd / "t1w_registered.nii.gz")
+        ants.image_write(warped, out_file)
+        # ITK writes its own rounding of the grid: store the exact 2009c affine, MNI codes.
+        registered = nib.load(out_file)
+        check_on_template_grid(registered)
+        nib.save(template_image(registered.get_fdata(dtype="float32"), MNI2009C_AFFINE), out_file)
+        self._results["out_file"] = out_file
+        self._results["out_matrix"] = str(out_matrix)
+        return runtime
+
+
+class CropToClinicaBox(SimpleInterface):
+    """Crop a registered image to Clinica's 169x208x179 box."""
+
+    input_spec = _SingleImageInputSpec
+    output_spec = _SingleImageOutputSpec
+
+    def _run_interface(self, runtime):
+        from ..science.t1_linear import crop_to_clinica_box
+
+        out_file = str(Path(runtime.cwd) / "t1w_crop.nii.gz")
+        nib.save(crop_to_clinica_box(nib.load(self.inputs.in_file)), out_file)
+        self._results["out_file"] = out_file
+        return runtime

@@ -1,0 +1,180 @@
+"""Clinica's t1-linear steps as plain functions on ANTs / nibabel images.
+
+Clinica 0.12 ``t1-linear`` (ANTs path) runs:
+
+1. ``N4BiasFieldCorrection`` with a B-spline fitting distance of 600 mm, shrink factor 4 and
+   convergence ``[50x50x50x50, 0.0]`` (the N4 defaults). ce2nce uses a shrink factor of 8:
+   on Colin27 it runs 3.8x faster (13 s instead of 50 s on 2 cores) and the corrected image
+   differs from the shrink-4 one by 0.3 % (sd of the voxel ratio in the brain, max 1.3 %);
+2. ``antsRegistrationSyNQuick.sh -t a``: centre-of-mass initialisation, a rigid then an affine
+   stage, Mattes mutual information (32 bins, regular sampling of 25 %), 1000x500x250x0
+   iterations over shrink factors 8x4x2x1 and smoothing 3x2x1x0 voxels;
+3. a crop of the registered image to the box [12:181, 13:221, 0:179] of the 2009c grid.
+
+antspyx recreates step 2 exactly as ``type_of_transform="antsRegistrationSyNQuick[a]"``.
+antspyx drops keyword arguments it does not know without a word (Clinica's ``--use-antspy``
+path passes ``type_of_transformation=`` and so runs SyN), so every call below goes through
+:func:`call_with_known_kwargs`, which refuses unknown names.
+"""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from .templates import CROP_AFFINE, CROP_SLICES, MNI2009C_AFFINE, MNI2009C_SHAPE
+
+#: N4 settings of Clinica's t1-linear (nipype ``N4BiasFieldCorrection`` with its defaults),
+#: except the shrink factor (8, not 4): see the module docstring.
+N4_PARAMETERS: dict[str, Any] = {
+    "shrink_factor": 8,
+    "convergence": {"iters": [50, 50, 50, 50], "tol": 0.0},
+    "spline_param": 600,
+}
+#: Registration of Clinica's t1-linear: antsRegistrationSyNQuick.sh with transform "a".
+REGISTRATION_TRANSFORM = "antsRegistrationSyNQuick[a]"
+#: Seed of ANTs' random sampling, so that a re-run gives the same transform.
+REGISTRATION_SEED = 20240315
+
+
+def call_with_known_kwargs(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Call ``function``, refusing keyword arguments absent from its signature.
+
+    antspyx functions accept ``**kwargs`` and ignore what they do not know; a misspelt
+    parameter would silently change the method.
+
+    Raises
+    ------
+    TypeError
+        If a keyword is not a named parameter of ``function``.
+    """
+    parameters = inspect.signature(function).parameters
+    unknown = sorted(
+        name
+        for name in kwargs
+        if name not in parameters or parameters[name].kind is inspect.Parameter.VAR_KEYWORD
+    )
+    if unknown:
+        raise TypeError(f"{function.__qualname__} has no parameter(s) {', '.join(unknown)}")
+    return function(*args, **kwargs)
+
+
+def n4_bias_correction(image: Any) -> Any:
+    """N4 bias field correction with Clinica's t1-linear settings.
+
+    Parameters
+    ----------
+    image
+        ``ants.ANTsImage`` (3D, any orientation).
+
+    Returns
+    -------
+    ants.ANTsImage
+        The corrected image, float32, same grid.
+    """
+    import ants
+
+    return call_with_known_kwargs(
+        ants.n4_bias_field_correction, image.clone("float"), **N4_PARAMETERS
+    )
+
+
+def register_affine(
+    moving: Any, fixed: Any, fixed_mask: Any, transform_file: Path, seed: int = REGISTRATION_SEED
+) -> Any:
+    """Affine registration of ``moving`` to ``fixed`` as antsRegistrationSyNQuick.sh -t a.
+
+    Parameters
+    ----------
+    moving, fixed, fixed_mask
+        ``ants.ANTsImage``; the mask restricts the metric to the template's (dilated) brain.
+    transform_file
+        Where the ITK affine (``.mat``, fixed -> moving points, as ANTs writes it) is copied.
+    seed
+        Seed of the metric's random sampling.
+
+    Returns
+    -------
+    ants.ANTsImage
+        ``moving`` resampled (linear) onto the grid of ``fixed``.
+    """
+    import ants
+
+    previous_seed = ants.config._random_seed
+    ants.config._random_seed = seed
+    try:
+        result = call_with_known_kwargs(
+            ants.registration,
+            fixed=fixed,
+            moving=moving,
+            type_of_transform=REGISTRATION_TRANSFORM,
+            mask=fixed_mask,
+        )
+    finally:
+        ants.config._random_seed = previous_seed
+    transforms = result["fwdtransforms"]
+    if len(transforms) != 1 or not str(transforms[0]).endswith(".mat"):
+        raise RuntimeError(f"expected one affine transform from ANTs, got {transforms}")
+    shutil.copyfile(transforms[0], transform_file)
+    return result["warpedmovout"]
+
+
+def check_on_template_grid(image: nib.Nifti1Image) -> None:
+    """Raise ``ValueError`` unless ``image`` lies on the MNI152NLin2009cSym 1 mm grid."""
+    if image.shape[:3] != MNI2009C_SHAPE or not np.allclose(image.affine, MNI2009C_AFFINE):
+        raise ValueError(
+            f"image of shape {image.shape} is not on the {MNI2009C_SHAPE} MNI152NLin2009cSym grid"
+        )
+
+
+def crop_to_clinica_box(image: nib.Nifti1Image) -> nib.Nifti1Image:
+    """Crop a registered image to Clinica's 169x208x179 box (an exact slice, no resampling).
+
+    Parameters
+    ----------
+    image
+        Image on the 193x229x193 MNI152NLin2009cSym grid.
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        float32 image with affine :data:`~.templates.CROP_AFFINE` (origin (-84, -119, -78)).
+    """
+    check_on_template_grid(image)
+    data = np.asarray(image.dataobj, dtype=np.float32)[CROP_SLICES]
+    return template_image(data, CROP_AFFINE)
+
+
+def template_image(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
+    """A float32 NIfTI image in MNI space (qform/sform code 4), units mm."""
+    image = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine)
+    image.header.set_xyzt_units("mm")
+    image.header.set_qform(affine, code=4)
+    image.header.set_sform(affine, code=4)
+    return image
+
+
+def ras_points_through_transform(transform_file: Path, points_ras: np.ndarray) -> np.ndarray:
+    """Map RAS points (mm, N x 3) of the fixed space through an ANTs affine ``.mat``.
+
+    ANTs works in LPS; the result is returned in RAS, in the moving image's world space.
+    """
+    import ants
+
+    transform = ants.read_transform(str(transform_file))
+    flip = np.array([-1.0, -1.0, 1.0])
+    moved = [transform.apply_to_point(tuple(p * flip)) for p in np.asarray(points_ras, float)]
+    return np.asarray(moved) * flip
+
+
+def ants_version() -> str:
+    """Version of the ANTsPy package running ANTs in-process."""
+    from importlib.metadata import version
+
+    return f"(ANTsPy {version('antspyx')})"

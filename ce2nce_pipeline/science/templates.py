@@ -1,0 +1,117 @@
+"""The MNI152NLin2009cSym grids of Clinica's t1-linear and the registration template.
+
+Clinica registers to the whole-head ICBM 2009c nonlinear symmetric template, which it downloads
+at run time. ce2nce runs offline, so it registers to the ICBM 2009a nonlinear symmetric template
+shipped inside the nilearn wheel (same stereotaxic space, skull-stripped, 1 mm), placed on the
+2009c grid and matched inside a dilated brain mask, so that the skull of the moving image cannot
+pull the affine (see ``docs/t1_linear.md`` for the measurements behind this choice).
+
+The 2009a grid (197x233x189, origin (-98, -134, -72)) and the 2009c grid (193x229x193, origin
+(-96, -132, -78)) differ by whole voxels, so moving the template onto the 2009c grid is a pure
+index shift: no interpolation.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+#: Shape of the MNI152NLin2009cSym 1 mm grid Clinica registers to.
+MNI2009C_SHAPE: tuple[int, int, int] = (193, 229, 193)
+#: Affine of that grid (origin (-96, -132, -78) mm, 1 mm RAS axes).
+MNI2009C_AFFINE: np.ndarray = np.array(
+    [[1.0, 0.0, 0.0, -96.0], [0.0, 1.0, 0.0, -132.0], [0.0, 0.0, 1.0, -78.0], [0, 0, 0, 1.0]]
+)
+#: Clinica's crop box in voxel indices of the 2009c grid.
+CROP_SLICES: tuple[slice, slice, slice] = (slice(12, 181), slice(13, 221), slice(0, 179))
+#: Shape of Clinica's cropped t1-linear image.
+CROP_SHAPE: tuple[int, int, int] = (169, 208, 179)
+#: Affine of Clinica's cropped image (origin (-84, -119, -78) mm).
+CROP_AFFINE: np.ndarray = MNI2009C_AFFINE.copy()
+CROP_AFFINE[:3, 3] += np.array([s.start for s in CROP_SLICES], dtype=float)
+
+#: Name of the template space written into file names and sidecars.
+TEMPLATE_SPACE = "MNI152NLin2009cSym"
+#: Dilation (mm) of the template brain mask used as the registration's fixed-image mask.
+REGISTRATION_MASK_DILATION_MM = 10
+
+_NILEARN_T1 = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+
+
+def nilearn_template_path() -> Path:
+    """Path of the ICBM 2009a symmetric T1 template shipped in the nilearn wheel."""
+    from nilearn import datasets
+
+    path = Path(datasets.__file__).parent / "data" / _NILEARN_T1
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: reinstall nilearn (pip install --force-reinstall nilearn), "
+            "which ships the MNI152 2009 template ce2nce registers to"
+        )
+    return path
+
+
+def place_on_grid(
+    image: nib.Nifti1Image, shape: tuple[int, int, int], affine: np.ndarray
+) -> np.ndarray:
+    """Copy ``image`` onto a grid that differs from its own by a whole-voxel shift only.
+
+    Parameters
+    ----------
+    image
+        3D image with the same axes and voxel size as the target grid.
+    shape, affine
+        The target grid.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of ``shape``; voxels outside ``image`` are zero.
+
+    Raises
+    ------
+    ValueError
+        If the two grids are not related by an integer translation.
+    """
+    offset = np.linalg.solve(affine, image.affine)  # image voxel -> target voxel
+    if not np.allclose(offset[:3, :3], np.eye(3)) or not np.allclose(
+        offset[:3, 3], np.round(offset[:3, 3])
+    ):
+        raise ValueError("grids differ by more than a whole-voxel translation")
+    shift = np.round(offset[:3, 3]).astype(int)
+    data = np.asarray(image.dataobj, dtype=np.float32)
+    out = np.zeros(shape, dtype=np.float32)
+    src, dst = [], []
+    for axis in range(3):
+        start = max(0, shift[axis])
+        stop = min(shape[axis], shift[axis] + data.shape[axis])
+        dst.append(slice(start, stop))
+        src.append(slice(start - shift[axis], stop - shift[axis]))
+    out[tuple(dst)] = data[tuple(src)]
+    return out
+
+
+@lru_cache(maxsize=1)
+def registration_template() -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
+    """The fixed image and fixed-image mask of the affine registration, on the 2009c grid.
+
+    Returns
+    -------
+    template, mask
+        float32 T1 template (2009a symmetric, skull-stripped) and the binary mask of its brain
+        dilated by :data:`REGISTRATION_MASK_DILATION_MM` mm, both on :data:`MNI2009C_AFFINE`.
+    """
+    data = place_on_grid(nib.load(nilearn_template_path()), MNI2009C_SHAPE, MNI2009C_AFFINE)
+    brain = data > 0
+    mask = ndimage.binary_dilation(brain, iterations=REGISTRATION_MASK_DILATION_MM)
+    template = nib.Nifti1Image(data, MNI2009C_AFFINE)
+    mask_img = nib.Nifti1Image(mask.astype(np.uint8), MNI2009C_AFFINE)
+    for img in (template, mask_img):
+        img.header.set_xyzt_units("mm")
+        img.header.set_qform(MNI2009C_AFFINE, code=4)
+        img.header.set_sform(MNI2009C_AFFINE, code=4)
+    return template, mask_img

@@ -1,0 +1,120 @@
+"""Top of the participant graph: one sub-workflow per participant, one branch per image."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from nipype.pipeline import engine as pe
+
+from ..bids import T1wImage
+from ..config import RunConfig
+from .outputs import init_ds_t1_linear_wf
+from .t1_linear import init_t1_linear_wf
+
+
+def node_safe(text: str) -> str:
+    """A nipype-safe identifier from a name stem (``ses-M000_ce-gd`` -> ``ses_M000_ce_gd``)."""
+    return re.sub(r"\W", "_", text)
+
+
+def init_single_subject_wf(
+    *,
+    subject: str,
+    images: Sequence[T1wImage],
+    output_dir: str,
+    software_versions: dict[str, str],
+    name: str | None = None,
+) -> pe.Workflow:
+    """Process every T1w image of one participant.
+
+    Each image gets its own branch (t1-linear, then its sinks), so that a failing image leaves
+    the other branches running.
+
+    Parameters
+    ----------
+    subject
+        Participant label (without ``sub-``).
+    images
+        The participant's T1w images (contrast-enhanced or not).
+    output_dir
+        Root of the derivatives dataset.
+    software_versions
+        Versions recorded in the sidecars.
+    name
+        Workflow name (default ``sub_<label>_wf``).
+    """
+    workflow = pe.Workflow(name=name or f"sub_{subject}_wf")
+    for image in images:
+        stem = node_safe(image.image_id.removeprefix(f"sub-{subject}").lstrip("_")) or "t1w"
+        t1_linear_wf = init_t1_linear_wf(name=f"t1_linear_{stem}_wf")
+        t1_linear_wf.inputs.inputnode.t1w = str(image.path)
+        ds_t1_linear_wf = init_ds_t1_linear_wf(
+            output_dir=output_dir,
+            source_entities=image.output_entities,
+            source_relpath=image.relative_path,
+            software_versions=software_versions,
+            name=f"ds_t1_linear_{stem}_wf",
+        )
+        workflow.connect([
+            (t1_linear_wf, ds_t1_linear_wf, [
+                ("outputnode.t1w_registered", "inputnode.t1w_registered"),
+                ("outputnode.t1w_crop", "inputnode.t1w_crop"),
+                ("outputnode.affine", "inputnode.affine"),
+            ]),
+        ])  # fmt: skip
+    return workflow
+
+
+def init_ce2nce_wf(
+    config: RunConfig, images: Sequence[T1wImage], software_versions: dict[str, str]
+) -> pe.Workflow:
+    """The whole participant-level graph of a run.
+
+    Parameters
+    ----------
+    config
+        The run's settings (the only place they are read).
+    images
+        Discovered, checked T1w images to process.
+    software_versions
+        Versions recorded in the sidecars.
+    """
+    workflow = pe.Workflow(name="ce2nce_wf")
+    if config.work_dir is not None:
+        workflow.base_dir = str(config.work_dir)
+    workflow.config["execution"].update(
+        {
+            "crashdump_dir": str(config.output_dir / "logs"),
+            "crashfile_format": "txt",
+            "stop_on_first_crash": config.stop_on_first_crash,
+            "remove_unnecessary_outputs": False,
+        }
+    )
+    subjects = sorted({image.subject for image in images})
+    for subject in subjects:
+        workflow.add_nodes([
+            init_single_subject_wf(
+                subject=subject,
+                images=[image for image in images if image.subject == subject],
+                output_dir=str(config.output_dir),
+                software_versions=software_versions,
+            )
+        ])  # fmt: skip
+    return workflow
+
+
+def collect_descriptions(workflow: pe.Workflow) -> list[str]:
+    """Methods paragraphs (``__desc__``) of a graph and its sub-graphs, each once, in order."""
+    found: list[str] = []
+
+    def visit(current: pe.Workflow) -> None:
+        description = getattr(current, "__desc__", None)
+        if description and description not in found:
+            found.append(description)
+        for node in current._graph.nodes():  # nipype exposes sub-workflows only here
+            if isinstance(node, pe.Workflow):
+                visit(node)
+
+    visit(workflow)
+    return found

@@ -1,0 +1,68 @@
+"""Clinica's t1-linear as a nipype graph: N4, affine registration to MNI152NLin2009cSym, crop."""
+
+from __future__ import annotations
+
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from ..interfaces.t1_linear import AffineRegistration, CropToClinicaBox, N4BiasCorrection
+
+T1_LINEAR_DESC = (
+    "Each T1w image was processed as Clinica's `t1-linear` pipeline does [@clinica; @wen2020]: "
+    "bias field correction with N4ITK [@n4] (B-spline fitting distance 600 mm), affine "
+    "registration to the ICBM 2009c nonlinear symmetric template (MNI152NLin2009cSym) "
+    "[@fonov2011] with ANTs {ants_version} [@ants] as `antsRegistrationSyNQuick.sh -t a` "
+    "(rigid then affine stages, Mattes mutual information), run in-process through ANTsPy, "
+    "the template being the ICBM 2009a symmetric brain shipped with nilearn, matched within its "
+    "brain mask dilated by 10 mm; the registered image was cropped to 169x208x179 voxels of "
+    "1 mm."
+)
+
+
+def init_t1_linear_wf(*, name: str = "t1_linear_wf") -> pe.Workflow:
+    """Build Clinica's t1-linear for one T1w image.
+
+    .. workflow::
+
+        from ce2nce_pipeline.workflows.t1_linear import init_t1_linear_wf
+        wf = init_t1_linear_wf()
+
+    Parameters
+    ----------
+    name
+        Workflow name.
+
+    Inputs
+    ------
+    t1w
+        Raw T1w image (NIfTI).
+
+    Outputs
+    -------
+    t1w_registered
+        Bias-corrected image affinely registered to the 193x229x193 MNI152NLin2009cSym grid.
+    t1w_crop
+        The same, cropped to Clinica's 169x208x179 box.
+    affine
+        ANTs affine transform (ITK ``.mat``), template points to T1w points.
+    """
+    from ..science.t1_linear import ants_version
+
+    workflow = pe.Workflow(name=name)
+    workflow.__desc__ = T1_LINEAR_DESC.format(ants_version=ants_version())
+    inputnode = pe.Node(niu.IdentityInterface(fields=["t1w"]), name="inputnode")
+    outputnode = pe.Node(
+        niu.IdentityInterface(fields=["t1w_registered", "t1w_crop", "affine"]), name="outputnode"
+    )
+    n4_correction = pe.Node(N4BiasCorrection(), name="n4_correction")
+    registration = pe.Node(AffineRegistration(), name="registration")
+    crop = pe.Node(CropToClinicaBox(), name="crop")
+
+    workflow.connect([
+        (inputnode, n4_correction, [("t1w", "in_file")]),
+        (n4_correction, registration, [("out_file", "in_file")]),
+        (registration, crop, [("out_file", "in_file")]),
+        (registration, outputnode, [("out_file", "t1w_registered"), ("out_matrix", "affine")]),
+        (crop, outputnode, [("out_file", "t1w_crop")]),
+    ])  # fmt: skip
+    return workflow
