@@ -12,8 +12,16 @@ from .interfaces.bids_sink import atomic_write_json, atomic_write_text
 
 BIDS_VERSION = "1.10.0"
 PAPER_DOI = "10.1186/s12880-024-01242-3"
-#: Files and folders of the derivatives dataset that BIDS does not describe.
-BIDSIGNORE = ("logs/", "*_affine.mat")
+#: ``desc`` values of images named in Clinica's entity order (``desc`` before ``res``).
+CLINICA_ORDER_DESCS = ("Crop", "synthetic")
+#: Files and folders the BIDS validator must skip: run logs, ANTs transforms (no BIDS suffix),
+#: and Clinica's names, whose ``desc`` comes before ``res`` where BIDS orders ``res`` first
+#: (the validator's glob does not take a wildcard inside an entity value, hence one line each).
+BIDSIGNORE = (
+    "logs/",
+    "*_affine.mat",
+    *(f"*_desc-{desc}_res-*" for desc in CLINICA_ORDER_DESCS),
+)
 
 
 def software_versions() -> dict[str, str]:

@@ -9,6 +9,10 @@ import numpy as np
 
 from .errors import InvalidInputError
 
+#: Plausible voxel sizes (mm) of a T1w image; outside, the header is almost surely wrong.
+MIN_VOXEL_MM = 0.05
+MAX_VOXEL_MM = 20.0
+
 
 def load_t1w(path: str | Path) -> nib.Nifti1Image:
     """Load a T1w NIfTI image and check it can be processed.
@@ -37,6 +41,12 @@ def load_t1w(path: str | Path) -> nib.Nifti1Image:
         raise InvalidInputError(
             f"{path}: a T1w image must be 3D, this one has shape {data.shape}; "
             "split the series or remove it from the dataset"
+        )
+    zooms = np.asarray(image.header.get_zooms()[:3], dtype=float)
+    if np.any(zooms < MIN_VOXEL_MM) or np.any(zooms > MAX_VOXEL_MM):
+        raise InvalidInputError(
+            f"{path}: voxel size {tuple(np.round(zooms, 4))} mm is implausible for a T1w "
+            f"(expected {MIN_VOXEL_MM}-{MAX_VOXEL_MM} mm); fix the NIfTI header"
         )
     if not np.all(np.isfinite(data)):
         raise InvalidInputError(

@@ -10,6 +10,7 @@ from ..science.templates import TEMPLATE_SPACE
 
 #: Spatial resolution entity of Clinica's t1-linear outputs.
 RESOLUTION = "1x1x1"
+RESOLUTION_DESCRIPTION = "1 mm isotropic voxels (Clinica t1-linear grid)"
 
 
 def source_uri(relative_path: str) -> str:
@@ -60,7 +61,8 @@ def init_ds_t1_linear_wf(
         "Sources": [source_uri(source_relpath)],
         "SpatialReference": TEMPLATE_SPACE,
         "SkullStripped": False,
-        "SoftwareVersions": software_versions,
+        "Resolution": RESOLUTION_DESCRIPTION,
+        "ProcessingSoftwareVersions": software_versions,
     }
     ds_t1w_crop = pe.Node(
         DerivativesDataSink(

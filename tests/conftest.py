@@ -1,0 +1,75 @@
+"""Shared fixtures: small real T1 images (Colin27 from Debian's mricron-data) and datasets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from nibabel.processing import resample_to_output
+
+os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "2")
+os.environ.setdefault("NIPYPE_NO_ET", "1")
+
+COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
+COLIN27_BRAIN = Path("/usr/share/mricron/templates/ch2bet.nii.gz")
+
+
+def require_colin27() -> Path:
+    if not COLIN27.is_file():
+        pytest.fail(
+            f"{COLIN27} missing: apt-get install mricron-data (the README's test command does)"
+        )
+    return COLIN27
+
+
+@pytest.fixture(scope="session")
+def colin27_2mm(tmp_path_factory) -> Path:
+    """Colin27 (real T1 with skull) resampled to 2 mm, float32, to keep ANTs quick."""
+    image = resample_to_output(nib.load(require_colin27()), voxel_sizes=(2.0, 2.0, 2.0), order=1)
+    data = np.clip(image.get_fdata(dtype=np.float32), 0, None)
+    path = tmp_path_factory.mktemp("colin27") / "colin27_2mm.nii.gz"
+    nib.save(nib.Nifti1Image(data, image.affine), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def colin27_tiny(tmp_path_factory) -> Path:
+    """Colin27 at 8 mm: a real, very small image for discovery and CLI tests."""
+    image = resample_to_output(nib.load(require_colin27()), voxel_sizes=(8.0, 8.0, 8.0), order=1)
+    path = tmp_path_factory.mktemp("colin27_tiny") / "colin27_8mm.nii.gz"
+    nib.save(nib.Nifti1Image(image.get_fdata(dtype=np.float32), image.affine), path)
+    return path
+
+
+def write_dataset(root: Path, files: dict[str, Path | None], sidecars: dict | None = None) -> Path:
+    """A minimal valid BIDS dataset: ``files`` maps relative paths to source images to copy."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset_description.json").write_text(
+        json.dumps({"Name": "ce2nce test", "BIDSVersion": "1.10.0", "Authors": ["ce2nce"]})
+    )
+    (root / "README").write_text("Test dataset built from Colin27 (mricron-data).\n")
+    subjects = sorted({relative.split("/")[0] for relative in files})
+    (root / "participants.tsv").write_text(
+        "participant_id\n" + "".join(f"{subject}\n" for subject in subjects)
+    )
+    for relative, source in files.items():
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(Path(source).read_bytes())
+    for relative, content in (sidecars or {}).items():
+        (root / relative).write_text(json.dumps(content))
+    return root
+
+
+def tree_checksums(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (relative paths), to prove nothing was written."""
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }

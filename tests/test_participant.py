@@ -1,0 +1,167 @@
+"""End to end: the participant level on a small real dataset (Colin27 at 2 mm)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from ce2nce_pipeline.bids import collect_t1w_images
+from ce2nce_pipeline.bids_validation import validate_dataset
+from ce2nce_pipeline.cli.run import main
+from ce2nce_pipeline.config import RunConfig
+from ce2nce_pipeline.derivatives import software_versions
+from ce2nce_pipeline.science.templates import CROP_AFFINE, MNI2009C_AFFINE
+from ce2nce_pipeline.workflows.base import init_ce2nce_wf
+
+from .conftest import tree_checksums, write_dataset
+
+SPACE = "space-MNI152NLin2009cSym"
+
+
+@pytest.fixture(scope="module")
+def brightened(colin27_2mm, tmp_path_factory):
+    """A second, different real image: Colin27 with brighter bright voxels (ce-like)."""
+    image = nib.load(colin27_2mm)
+    data = image.get_fdata(dtype=np.float32)
+    data = data + 0.5 * np.clip(data - np.percentile(data, 90), 0, None)
+    path = tmp_path_factory.mktemp("ce") / "ce.nii.gz"
+    nib.save(nib.Nifti1Image(data, image.affine), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, colin27_2mm, brightened):
+    """Run the participant level twice with one work dir; return paths and timings."""
+    root = tmp_path_factory.mktemp("e2e")
+    bids = write_dataset(
+        root / "bids",
+        {
+            "sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz": colin27_2mm,
+            "sub-01/ses-M000/anat/sub-01_ses-M000_ce-gadolinium_T1w.nii.gz": brightened,
+            "sub-02/anat/sub-02_T1w.nii.gz": colin27_2mm,
+        },
+    )
+    before = tree_checksums(bids)
+    out, work = root / "out", root / "work"
+    argv = [str(bids), str(out), "participant", "-w", str(work), "--nprocs", "2"]
+    first = main(argv)
+    registration_results = sorted(work.rglob("registration/result_registration.pklz"))
+    stamps = {path: path.stat().st_mtime_ns for path in registration_results}
+    crop = out / "sub-01/ses-M000/anat" / f"sub-01_ses-M000_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz"
+    crop.unlink()  # a lost output is restored from the cache
+    second = main(argv)
+    return {
+        "bids": bids, "out": out, "work": work, "codes": (first, second), "before": before,
+        "stamps": stamps, "after": tree_checksums(bids),
+    }  # fmt: skip
+
+
+def test_exit_codes_and_input_untouched(run):
+    assert run["codes"] == (0, 0)
+    assert run["after"] == run["before"]
+
+
+def test_clinica_names_shapes_and_affines(run):
+    anat = run["out"] / "sub-01" / "ses-M000" / "anat"
+    for stem in ("sub-01_ses-M000", "sub-01_ses-M000_ce-gadolinium"):
+        crop = nib.load(anat / f"{stem}_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz")
+        registered = nib.load(anat / f"{stem}_{SPACE}_res-1x1x1_T1w.nii.gz")
+        assert crop.shape == (169, 208, 179)
+        np.testing.assert_array_equal(crop.affine, CROP_AFFINE)
+        assert registered.shape == (193, 229, 193)
+        np.testing.assert_array_equal(registered.affine, MNI2009C_AFFINE)
+        assert crop.get_data_dtype() == np.float32
+        # The crop is exactly Clinica's box of the registered image.
+        np.testing.assert_array_equal(
+            np.asarray(crop.dataobj), np.asarray(registered.dataobj)[12:181, 13:221, 0:179]
+        )
+        assert (anat / f"{stem}_{SPACE}_res-1x1x1_affine.mat").is_file()
+    assert (
+        run["out"] / "sub-02/anat" / f"sub-02_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz"
+    ).is_file()
+
+
+def test_registered_head_overlaps_the_template_brain(run):
+    from ce2nce_pipeline.science.templates import registration_template
+
+    template, _ = registration_template()
+    brain = np.asarray(template.dataobj)[12:181, 13:221, 0:179] > 0
+    anat = run["out"] / "sub-02" / "anat"
+    crop = np.asarray(nib.load(anat / f"sub-02_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz").dataobj)
+    # Colin27's brain (bright, non-zero) fills the template's brain after registration.
+    inside = crop[brain]
+    assert np.mean(inside > 0.2 * np.percentile(crop, 99)) > 0.9
+
+
+def test_sidecars_and_dataset_description(run):
+    out = run["out"]
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+    assert description["GeneratedBy"][0]["Name"] == "ce2nce"
+    assert description["SourceDatasets"][0]["URL"] == run["bids"].as_uri()
+    sidecar = json.loads(
+        (out / f"sub-02/anat/sub-02_{SPACE}_desc-Crop_res-1x1x1_T1w.json").read_text()
+    )
+    assert sidecar["Sources"] == ["bids:raw:sub-02/anat/sub-02_T1w.nii.gz"]
+    assert sidecar["SpatialReference"] == "MNI152NLin2009cSym"
+    assert sidecar["ProcessingSoftwareVersions"]["antspyx"] == software_versions()["antspyx"]
+
+
+def test_logs_hold_settings_and_citation(run):
+    logs = run["out"] / "logs"
+    (config_file,) = sorted(logs.glob("ce2nce_*_config.toml"))[:1]
+    settings = tomllib.loads(config_file.read_text())["run"]
+    assert settings["analysis_level"] == "participant" and settings["nprocs"] == 2
+    citation = (logs / "CITATION.md").read_text()
+    for expected in (
+        "t1-linear",
+        "N4ITK",
+        "antsRegistrationSyNQuick",
+        "10.1186/s12880-024-01242-3",
+    ):
+        assert expected in citation
+
+
+def test_outputs_are_valid_bids_derivatives(run):
+    assert validate_dataset(run["out"]) == []
+
+
+def test_second_run_recomputes_nothing_and_restores_lost_outputs(run):
+    assert len(run["stamps"]) == 3
+    for path, stamp in run["stamps"].items():
+        assert path.stat().st_mtime_ns == stamp, f"{path} was recomputed"
+    anat = run["out"] / "sub-01" / "ses-M000" / "anat"
+    assert (anat / f"sub-01_ses-M000_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz").is_file()
+
+
+def test_no_partial_files_left(run):
+    assert not [path for path in run["out"].rglob(".*") if path.name != ".bidsignore"]
+
+
+def test_a_failing_image_does_not_stop_the_others(tmp_path, colin27_2mm, colin27_tiny):
+    """Graph level: a file that breaks inside the graph leaves a crash file; others finish."""
+    bids = write_dataset(
+        tmp_path / "bids",
+        {
+            "sub-01/anat/sub-01_T1w.nii.gz": colin27_2mm,
+            "sub-02/anat/sub-02_T1w.nii.gz": colin27_tiny,
+        },
+    )
+    images = collect_t1w_images(bids)
+    # Corrupt sub-02 after discovery, as a disk or copy error would.
+    images[1].path.write_bytes(colin27_tiny.read_bytes()[:300])
+    config = RunConfig(bids, tmp_path / "out", "participant", work_dir=tmp_path / "work")
+    workflow = init_ce2nce_wf(config, images, software_versions())
+    with pytest.raises(RuntimeError):
+        workflow.run(plugin="Linear")
+    assert (
+        tmp_path / "out/sub-01/anat" / f"sub-01_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz"
+    ).is_file()
+    assert not (tmp_path / "out/sub-02").exists()
+    crashes = list((tmp_path / "out" / "logs").glob("crash-*.txt"))
+    assert len(crashes) == 1
+    assert "sub-02_T1w.nii.gz: cannot be read as NIfTI" in crashes[0].read_text()
