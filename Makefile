@@ -1,0 +1,33 @@
+# Two commands on a fresh Debian/Ubuntu machine with Python 3.11:
+#   make demo   -> installs everything, builds a small real dataset, runs ce2nce on it
+#   make test   -> installs everything, runs the test suite
+# Both create .venv (pinned packages; torch 2.13.0 CPU where the machine provides it) and the
+# Debian package mricron-data (Colin27), asking sudo for apt-get when not root.
+
+PYTHON ?= python3
+VENV ?= .venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+COLIN27 := /usr/share/mricron/templates/ch2.nii.gz
+
+.PHONY: demo test install system-deps lint
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed system-deps
+
+system-deps:
+	@test -f $(COLIN27) || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mricron-data; }
+
+demo: install
+	$(VENV)/bin/ce2nce-demo demo_output
+
+test: install
+	$(VENV)/bin/pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check ce2nce_pipeline tests benchmarks

@@ -1,0 +1,81 @@
+"""What can be checked of the Dockerfile, setup.cfg and README without a Docker engine."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import re
+import shlex
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    instructions = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+    return instructions
+
+
+def _pins() -> dict[str, str]:
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    pins = {}
+    for requirement in config["options"]["install_requires"].split():
+        name, _, version = requirement.partition("==")
+        pins[name.lower()] = version
+    return pins
+
+
+def test_every_dependency_is_pinned():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    requirements = [r for r in config["options"]["install_requires"].splitlines() if r.strip()]
+    assert requirements and all(
+        re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.]+", r.strip()) for r in requirements
+    )
+
+
+def test_dockerfile_runs_the_bids_app_with_the_pinned_torch():
+    instructions = _dockerfile()
+    assert instructions[0][0] == "FROM" and "python:3.11" in instructions[0][1]
+    entrypoint = [rest for keyword, rest in instructions if keyword == "ENTRYPOINT"]
+    assert entrypoint and json.loads(entrypoint[-1]) == ["ce2nce"]
+    runs = " ".join(rest for keyword, rest in instructions if keyword == "RUN")
+    assert f"torch=={_pins()['torch']}" in runs
+    assert "mricron-data" in runs and "pip install ." in runs
+    assert any(keyword == "USER" for keyword, _ in instructions)  # not root
+
+
+def test_dockerfile_copies_only_what_exists():
+    for keyword, rest in _dockerfile():
+        if keyword == "COPY":
+            *sources, _ = shlex.split(rest)
+            for source in sources:
+                assert (ROOT / source).exists(), f"COPY {source}: missing"
+
+
+def test_console_scripts_point_at_real_functions():
+    import importlib
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    for line in config["options.entry_points"]["console_scripts"].split("\n"):
+        if line.strip():
+            name, _, target = (part.strip() for part in line.partition("="))
+            module, _, function = target.partition(":")
+            assert callable(getattr(importlib.import_module(module), function)), name
+
+
+def test_readme_commands_are_makefile_targets_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("demo", "test"):
+        assert f"make {target}" in readme
+        assert re.search(rf"^{target}:", makefile, re.MULTILINE)
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
