@@ -25,6 +25,8 @@ class RunConfig:
     omp_nthreads: int = 1
     plugin: str = "MultiProc"
     plugin_args: dict[str, Any] = field(default_factory=dict)
+    model: Path | None = None
+    device: str = "auto"
     skip_bids_validation: bool = False
     stop_on_first_crash: bool = False
     verbosity: int = 0
@@ -54,4 +56,7 @@ class RunConfig:
             args.setdefault("n_procs", self.nprocs)
             args.setdefault("raise_insufficient", False)
             args.setdefault("maxtasksperchild", 1)
+            # Workers must not be forked from a process whose torch/OpenMP thread pools already
+            # run (the CLI loads the checkpoint): a forked pool deadlocks.
+            args.setdefault("mp_context", "forkserver")
         return {"plugin": self.plugin, "plugin_args": args}

@@ -34,7 +34,20 @@ def brightened(colin27_2mm, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, colin27_2mm, brightened):
+def checkpoint(tmp_path_factory):
+    """A real (untrained, seeded) tiny Att-U-Net checkpoint."""
+    import torch
+
+    from ce2nce_pipeline.models import build_preset, save_checkpoint
+
+    torch.manual_seed(0)
+    return save_checkpoint(
+        build_preset("att_unet", "tiny"), tmp_path_factory.mktemp("model") / "att_unet_tiny"
+    )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, colin27_2mm, brightened, checkpoint):
     """Run the participant level twice with one work dir; return paths and timings."""
     root = tmp_path_factory.mktemp("e2e")
     bids = write_dataset(
@@ -48,6 +61,7 @@ def run(tmp_path_factory, colin27_2mm, brightened):
     before = tree_checksums(bids)
     out, work = root / "out", root / "work"
     argv = [str(bids), str(out), "participant", "-w", str(work), "--nprocs", "2"]
+    argv += ["--model", str(checkpoint), "--device", "cpu"]
     first = main(argv)
     registration_results = sorted(work.rglob("registration/result_registration.pklz"))
     stamps = {path: path.stat().st_mtime_ns for path in registration_results}
@@ -83,6 +97,55 @@ def test_clinica_names_shapes_and_affines(run):
     assert (
         run["out"] / "sub-02/anat" / f"sub-02_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz"
     ).is_file()
+
+
+def test_ce_image_gets_a_synthetic_nce_with_its_model_recorded(run, checkpoint):
+    from ce2nce_pipeline.models import read_metadata
+
+    anat = run["out"] / "sub-01" / "ses-M000" / "anat"
+    stem = f"sub-01_ses-M000_ce-gadolinium_{SPACE}_desc-synthetic_res-1x1x1_T1w"
+    synthetic = nib.load(anat / f"{stem}.nii.gz")
+    assert synthetic.shape == (169, 208, 179)
+    np.testing.assert_array_equal(synthetic.affine, CROP_AFFINE)
+    crop = nib.load(anat / f"sub-01_ses-M000_ce-gadolinium_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz")
+    data, source = np.asarray(synthetic.dataobj), np.asarray(crop.dataobj)
+    # Intensities are mapped back to the source's range, and the network changed the image.
+    assert source.min() - 1e-3 <= data.min() and data.max() <= source.max() + 1e-3
+    assert not np.allclose(data, source)
+    model = json.loads((anat / f"{stem}.json").read_text())["TranslationModel"]
+    assert model["WeightsSha256"] == read_metadata(checkpoint)["weights"]["sha256"]
+    assert model["Architecture"] == "att_unet"
+    # Only contrast-enhanced images are translated.
+    assert not list(run["out"].rglob("sub-01_ses-M000_space-*desc-synthetic*"))
+    assert not list((run["out"] / "sub-02").rglob("*desc-synthetic*"))
+
+
+def test_tampered_model_is_refused_before_any_work(tmp_path, colin27_tiny, checkpoint, capsys):
+    import shutil
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(checkpoint, tampered)
+    weights = tampered / "weights.safetensors"
+    payload = bytearray(weights.read_bytes())
+    payload[-1] ^= 0xFF
+    weights.write_bytes(bytes(payload))
+    bids = write_dataset(tmp_path / "bids", {"sub-01/anat/sub-01_ce-gd_T1w.nii.gz": colin27_tiny})
+    out = tmp_path / "out"
+    assert main([str(bids), str(out), "participant", "--model", str(tampered)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "tampered" in err and "sha256" in err
+    assert not out.exists()
+
+
+def test_ce_images_without_model_are_announced_in_one_line(tmp_path, colin27_tiny, capsys):
+    from ce2nce_pipeline.cli.run import _check_translation_model
+
+    config = RunConfig(tmp_path, tmp_path / "out", "participant")
+    assert _check_translation_model(config, n_ce=2) is None
+    err = capsys.readouterr().err.strip()
+    assert (
+        len(err.splitlines()) == 1 and "2 contrast-enhanced image(s)" in err and "--model" in err
+    )
 
 
 def test_registered_head_overlaps_the_template_brain(run):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -61,6 +62,15 @@ def build_parser() -> OneLineParser:
         "--plugin-args", default="{}", metavar="JSON", help="plugin arguments as a JSON object"
     )
     parser.add_argument(
+        "--model",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="translation checkpoint directory (T1w-ce -> T1w-nce); see docs/models.md",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="where the translation runs: auto (default), cpu, cuda"
+    )
+    parser.add_argument(
         "--skip-bids-validation", action="store_true", help="do not validate the input dataset"
     )
     parser.add_argument(
@@ -111,6 +121,11 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         plugin_args = None
     if not isinstance(plugin_args, dict):
         parser.error(f"--plugin-args {args.plugin_args!r} is not a JSON object, e.g. '{{}}'")
+    model = args.model.expanduser().resolve() if args.model else None
+    if model is not None and not model.is_dir():
+        parser.error(f"--model {args.model}: no such checkpoint directory")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device):
+        parser.error(f"--device {args.device!r}: use auto, cpu, cuda or cuda:N")
     if args.nprocs < 1 or args.omp_nthreads < 1:
         parser.error("--nprocs and --omp-nthreads must be at least 1")
     return RunConfig(
@@ -124,6 +139,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         omp_nthreads=args.omp_nthreads,
         plugin=args.plugin,
         plugin_args=plugin_args,
+        model=model,
+        device=args.device,
         skip_bids_validation=args.skip_bids_validation,
         stop_on_first_crash=args.stop_on_first_crash,
         verbosity=args.verbose,

@@ -58,6 +58,29 @@ def _expected_crop(config: RunConfig, image) -> Path:
     return derivative_dir(config.output_dir, entities) / name
 
 
+def _check_translation_model(config: RunConfig, n_ce: int) -> dict[str, str] | None:
+    """Load and verify the checkpoint once, before any work; ``None`` when there is none."""
+    if config.model is None:
+        if n_ce:
+            print(
+                f"ce2nce: {n_ce} contrast-enhanced image(s) found but no translation model given "
+                "(--model) and none ships with this version: they get t1-linear only",
+                file=sys.stderr,
+            )
+        return None
+    from ..models import CheckpointError, load_checkpoint
+
+    try:
+        _, metadata = load_checkpoint(config.model)
+    except CheckpointError as error:
+        raise InvalidInputError(str(error)) from None
+    return {
+        "Checkpoint": str(config.model),
+        "Architecture": metadata["architecture"]["name"],
+        "WeightsSha256": metadata["weights"]["sha256"],
+    }
+
+
 def run_participant(config: RunConfig) -> int:
     """Run the participant level; return the exit code (0 when every image succeeded)."""
     from ..bids import collect_t1w_images
@@ -89,13 +112,15 @@ def run_participant(config: RunConfig) -> int:
     n_ce = sum(image.is_contrast_enhanced for image in usable)
     LOGGER.info("%d T1w images to process (%d contrast-enhanced)", len(usable), n_ce)
 
+    translation = _check_translation_model(config, n_ce)
+
     config.output_dir.mkdir(parents=True, exist_ok=True)
     write_dataset_description(config.output_dir, config.bids_dir)
     versions = software_versions()
     with tempfile.TemporaryDirectory(prefix="ce2nce_work_") as default_work:
         if config.work_dir is None:
             config.work_dir = Path(default_work)
-        workflow = init_ce2nce_wf(config, usable, versions)
+        workflow = init_ce2nce_wf(config, usable, versions, translation)
         write_run_logs(
             config.output_dir,
             config.to_toml(),
@@ -125,8 +150,18 @@ def run_participant(config: RunConfig) -> int:
     return 0 if not failed and not rejected else 1
 
 
+#: Subcommands of ``ce2nce`` besides the BIDS-app levels (a dataset folder literally named so
+#: must be given as ``./simulate``).
+SUBCOMMANDS = {"simulate": "ce2nce_pipeline.cli.simulate"}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point of ``ce2nce``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        import importlib
+
+        return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
     config = parse_args(argv)
     # ITK reads its thread count when first used: set it before ANTs is imported anywhere.
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(config.omp_nthreads)

@@ -11,16 +11,11 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 
 from ..errors import Ce2nceError
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+from .parser import OneLineParser
 
 
 def _fraction(text: str) -> float:
@@ -57,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``ce2nce simulate`` argument parser."""
     from ..simulation.simulator import COMPONENTS
 
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="ce2nce simulate",
         description="Write a BIDS dataset of real non-contrast T1w images (augmented) paired "
         "with simulated gadolinium-enhanced T1w images.",

@@ -9,8 +9,9 @@ from nipype.pipeline import engine as pe
 
 from ..bids import T1wImage
 from ..config import RunConfig
-from .outputs import init_ds_t1_linear_wf
+from .outputs import init_ds_synthetic_wf, init_ds_t1_linear_wf
 from .t1_linear import init_t1_linear_wf
+from .translate import init_translate_wf
 
 
 def node_safe(text: str) -> str:
@@ -24,6 +25,9 @@ def init_single_subject_wf(
     images: Sequence[T1wImage],
     output_dir: str,
     software_versions: dict[str, str],
+    translation: dict[str, str] | None = None,
+    device: str = "auto",
+    omp_nthreads: int = 1,
     name: str | None = None,
 ) -> pe.Workflow:
     """Process every T1w image of one participant.
@@ -41,6 +45,11 @@ def init_single_subject_wf(
         Root of the derivatives dataset.
     software_versions
         Versions recorded in the sidecars.
+    translation
+        ``{"Checkpoint", "Architecture", "WeightsSha256"}`` of the translation model; ``None``
+        leaves contrast-enhanced images at t1-linear.
+    device, omp_nthreads
+        Where and with how many CPU threads the translation runs.
     name
         Workflow name (default ``sub_<label>_wf``).
     """
@@ -63,11 +72,38 @@ def init_single_subject_wf(
                 ("outputnode.affine", "inputnode.affine"),
             ]),
         ])  # fmt: skip
+        if translation is None or not image.is_contrast_enhanced:
+            continue
+        translate_wf = init_translate_wf(
+            checkpoint=translation["Checkpoint"],
+            architecture=translation["Architecture"],
+            weights_sha256=translation["WeightsSha256"],
+            device=device,
+            num_threads=omp_nthreads,
+            name=f"translate_{stem}_wf",
+        )
+        ds_synthetic_wf = init_ds_synthetic_wf(
+            output_dir=output_dir,
+            source_entities=image.output_entities,
+            source_relpath=image.relative_path,
+            model=translation,
+            software_versions=software_versions,
+            name=f"ds_synthetic_{stem}_wf",
+        )
+        workflow.connect([
+            (t1_linear_wf, translate_wf, [("outputnode.t1w_crop", "inputnode.t1w_crop")]),
+            (translate_wf, ds_synthetic_wf, [
+                ("outputnode.t1w_synthetic", "inputnode.t1w_synthetic"),
+            ]),
+        ])  # fmt: skip
     return workflow
 
 
 def init_ce2nce_wf(
-    config: RunConfig, images: Sequence[T1wImage], software_versions: dict[str, str]
+    config: RunConfig,
+    images: Sequence[T1wImage],
+    software_versions: dict[str, str],
+    translation: dict[str, str] | None = None,
 ) -> pe.Workflow:
     """The whole participant-level graph of a run.
 
@@ -79,6 +115,8 @@ def init_ce2nce_wf(
         Discovered, checked T1w images to process.
     software_versions
         Versions recorded in the sidecars.
+    translation
+        The checked translation model (see :func:`init_single_subject_wf`), or ``None``.
     """
     workflow = pe.Workflow(name="ce2nce_wf")
     if config.work_dir is not None:
@@ -99,6 +137,9 @@ def init_ce2nce_wf(
                 images=[image for image in images if image.subject == subject],
                 output_dir=str(config.output_dir),
                 software_versions=software_versions,
+                translation=translation,
+                device=config.device,
+                omp_nthreads=config.omp_nthreads,
             )
         ])  # fmt: skip
     return workflow

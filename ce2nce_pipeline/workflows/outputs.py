@@ -111,3 +111,56 @@ def init_ds_t1_linear_wf(
         (ds_t1w_crop, outputnode, [("out_file", "t1w_crop")]),
     ])  # fmt: skip
     return workflow
+
+
+def init_ds_synthetic_wf(
+    *,
+    output_dir: str,
+    source_entities: dict[str, str],
+    source_relpath: str,
+    model: dict[str, str],
+    software_versions: dict[str, str],
+    name: str = "ds_synthetic_wf",
+) -> pe.Workflow:
+    """Write the synthetic T1w-nce of one T1w-ce (``desc-synthetic`` in place of ``desc-Crop``).
+
+    Parameters
+    ----------
+    output_dir, source_entities, source_relpath, software_versions
+        As :func:`init_ds_t1_linear_wf`; the entities are the T1w-ce's (``ce-`` kept).
+    model
+        ``{"Architecture", "Checkpoint", "WeightsSha256"}`` recorded in the sidecar.
+    name
+        Workflow name.
+
+    Inputs
+    ------
+    t1w_synthetic
+        The synthetic image.
+    """
+    workflow = pe.Workflow(name=name)
+    inputnode = pe.Node(niu.IdentityInterface(fields=["t1w_synthetic"]), name="inputnode")
+    ds_t1w_synthetic = pe.Node(
+        DerivativesDataSink(
+            base_directory=output_dir,
+            source_entities=source_entities,
+            suffix="T1w",
+            space=TEMPLATE_SPACE,
+            desc="synthetic",
+            res=RESOLUTION,
+            metadata={
+                "Description": "Synthetic non-contrast-enhanced T1w translated from the "
+                "contrast-enhanced T1w (Bottani et al. 2024), t1-linear space.",
+                "Sources": [source_uri(source_relpath)],
+                "SpatialReference": TEMPLATE_SPACE,
+                "Resolution": RESOLUTION_DESCRIPTION,
+                "TranslationModel": model,
+                "ProcessingSoftwareVersions": software_versions,
+            },
+        ),
+        name="ds_t1w_synthetic",
+        run_without_submitting=True,
+    )
+    ds_t1w_synthetic.overwrite = True
+    workflow.connect([(inputnode, ds_t1w_synthetic, [("t1w_synthetic", "in_file")])])
+    return workflow

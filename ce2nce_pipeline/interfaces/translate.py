@@ -1,0 +1,45 @@
+"""Nipype adapter of the :class:`~ce2nce_pipeline.models.Predictor` (T1w-ce -> T1w-nce)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    Directory,
+    File,
+    SimpleInterface,
+    TraitedSpec,
+    traits,
+)
+
+
+class _TranslateInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="T1w-ce in t1-linear space (169x208x179)")
+    checkpoint = Directory(exists=True, mandatory=True, desc="ce2nce checkpoint directory")
+    device = traits.Str("auto", usedefault=True, desc="'auto', 'cpu' or 'cuda[:N]'")
+    num_threads = traits.Int(1, usedefault=True, desc="CPU threads of torch")
+
+
+class _TranslateOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="synthetic T1w-nce, same grid and affine as the input")
+
+
+class TranslateCeToNce(SimpleInterface):
+    """Translate a t1-linear T1w-ce into a synthetic T1w-nce with a trained network."""
+
+    input_spec = _TranslateInputSpec
+    output_spec = _TranslateOutputSpec
+
+    def _run_interface(self, runtime):
+        from ..models import Predictor
+
+        predictor = Predictor.from_checkpoint(
+            self.inputs.checkpoint, device=self.inputs.device, num_threads=self.inputs.num_threads
+        )
+        synthetic = predictor.predict(nib.load(self.inputs.in_file))
+        out_file = str(Path(runtime.cwd) / "t1w_synthetic.nii.gz")
+        nib.save(synthetic, out_file)
+        self._results["out_file"] = out_file
+        return runtime

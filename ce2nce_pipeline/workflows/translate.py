@@ -1,0 +1,73 @@
+"""T1w-ce -> synthetic T1w-nce translation of a t1-linear image, as a nipype graph."""
+
+from __future__ import annotations
+
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from ..interfaces.translate import TranslateCeToNce
+
+TRANSLATE_DESC = (
+    "Each contrast-enhanced T1w image in t1-linear space was translated into a synthetic "
+    "non-contrast-enhanced T1w image with a {architecture} network (weights sha256 "
+    "{sha256_short}) following Bottani et al. [@ce2nce_paper]: intensities min-max scaled, "
+    "image resampled to 128x128x128 (trilinear), translated, resampled back to 169x208x179 "
+    "(trilinear) and mapped back to the input's intensity range."
+)
+
+
+def init_translate_wf(
+    *,
+    checkpoint: str,
+    architecture: str,
+    weights_sha256: str,
+    device: str = "auto",
+    num_threads: int = 1,
+    name: str = "translate_wf",
+) -> pe.Workflow:
+    """Build the translation of one T1w-ce image.
+
+    .. workflow::
+
+        from ce2nce_pipeline.workflows.translate import init_translate_wf
+        wf = init_translate_wf(checkpoint="model", architecture="att_unet", weights_sha256="0")
+
+    Parameters
+    ----------
+    checkpoint
+        Checkpoint directory (checked: its sha256 is verified when loaded).
+    architecture, weights_sha256
+        Recorded in the methods text.
+    device
+        ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+    num_threads
+        torch CPU threads.
+    name
+        Workflow name.
+
+    Inputs
+    ------
+    t1w_crop
+        The T1w-ce after t1-linear (169x208x179).
+
+    Outputs
+    -------
+    t1w_synthetic
+        The synthetic T1w-nce on the same grid.
+    """
+    workflow = pe.Workflow(name=name)
+    workflow.__desc__ = TRANSLATE_DESC.format(
+        architecture=architecture, sha256_short=weights_sha256[:12]
+    )
+    inputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="inputnode")
+    outputnode = pe.Node(niu.IdentityInterface(fields=["t1w_synthetic"]), name="outputnode")
+    translate = pe.Node(
+        TranslateCeToNce(checkpoint=checkpoint, device=device, num_threads=num_threads),
+        name="translate",
+        n_procs=num_threads,
+    )
+    workflow.connect([
+        (inputnode, translate, [("t1w_crop", "in_file")]),
+        (translate, outputnode, [("out_file", "t1w_synthetic")]),
+    ])  # fmt: skip
+    return workflow
