@@ -1,8 +1,8 @@
-"""The out-of-the-box demo: a small BIDS dataset of real heads, run through the participant level.
+"""The out-of-the-box demo: a small simulated CDW-like BIDS dataset, run through ce2nce.
 
-Real T1 images that install offline: Colin27 (Debian package ``mricron-data``, 1 mm, with skull)
-and the ICBM 2009a symmetric template (nilearn wheel, skull-stripped). No contrast-enhanced image
-is available offline; once the gadolinium simulator lands, the demo adds simulated ce sessions.
+Built offline from real heads (Colin27 from Debian's ``mricron-data``, the ICBM 2009a template
+from nilearn) by ``ce2nce simulate``: augmented real T1w-nce images, each paired with a simulated
+gadolinium-enhanced T1w-ce; some sessions hold the ce image only, one ce is of low quality.
 """
 
 from __future__ import annotations
@@ -12,71 +12,33 @@ import shutil
 import sys
 from pathlib import Path
 
-from .interfaces.bids_sink import atomic_copy, atomic_write_json, atomic_write_text
-from .science.templates import nilearn_template_path
-
-COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
-
-
-def real_heads() -> dict[str, Path]:
-    """Participant label -> real T1 image available on this machine."""
-    if not COLIN27.is_file():
-        raise FileNotFoundError(
-            f"{COLIN27} is missing: install Debian's mricron-data (apt-get install mricron-data)"
-        )
-    return {"colin27": COLIN27, "mni152": nilearn_template_path()}
-
-
-def build_demo_dataset(bids_dir: Path) -> Path:
-    """Write the demo BIDS dataset (one session per real head) and return its root."""
-    bids_dir = Path(bids_dir)
-    heads = real_heads()
-    atomic_write_json(
-        {
-            "Name": "ce2nce demo: real T1w heads available offline",
-            "BIDSVersion": "1.10.0",
-            "DatasetType": "raw",
-            "Authors": ["ce2nce developers"],
-            "License": "Colin27: see Debian mricron-data; MNI ICBM 2009: see nilearn",
-        },
-        bids_dir / "dataset_description.json",
-    )
-    atomic_write_text(
-        "ce2nce demo dataset. sub-colin27: Colin Holmes' 27-average T1 (mricron-data). "
-        "sub-mni152: ICBM 2009a nonlinear symmetric template (nilearn), skull-stripped.\n",
-        bids_dir / "README",
-    )
-    atomic_write_text(
-        "participant_id\tsource\n"
-        + "".join(f"sub-{label}\t{path.name}\n" for label, path in heads.items()),
-        bids_dir / "participants.tsv",
-    )
-    for label, source in heads.items():
-        anat = bids_dir / f"sub-{label}" / "ses-M000" / "anat"
-        atomic_copy(source, anat / f"sub-{label}_ses-M000_T1w.nii.gz")
-        atomic_write_json(
-            {"Description": f"copied from {source}"}, anat / f"sub-{label}_ses-M000_T1w.json"
-        )
-    return bids_dir
+#: Arguments of ``ce2nce simulate`` for the demo dataset: 3 subjects, one ce-only session,
+#: one low-quality ce, full 1 mm images.
+DEMO_SIMULATION = (
+    "--n-subjects", "3", "--seed", "2024", "--base", "colin27", "mni152",
+    "--low-quality-fraction", "0.34", "--ce-only-fraction", "0.34",
+)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``ce2nce-demo DEMO_DIR``: build the demo dataset, run the participant level."""
+    """``ce2nce-demo DEMO_DIR``: simulate the demo dataset, run the participant level."""
     from .cli.run import main as ce2nce_main
+    from .cli.simulate import main as simulate_main
 
     parser = argparse.ArgumentParser(prog="ce2nce-demo", description=__doc__.splitlines()[0])
     parser.add_argument("demo_dir", type=Path, help="folder for the demo (bids/, derivatives/)")
-    parser.add_argument("--nprocs", type=int, default=2)
+    parser.add_argument("--nprocs", type=int, default=2, help="parallel processes (default 2)")
+    parser.add_argument(
+        "--size", choices=["full", "small"], default="full", help="small: 2 mm images (quick)"
+    )
     args = parser.parse_args(argv)
     demo_dir = args.demo_dir.resolve()
     bids_dir = demo_dir / "bids"
     if bids_dir.exists():
         shutil.rmtree(bids_dir)
-    try:
-        build_demo_dataset(bids_dir)
-    except FileNotFoundError as error:
-        print(f"ce2nce-demo: error: {error}", file=sys.stderr)
-        return 1
+    code = simulate_main([str(bids_dir), *DEMO_SIMULATION, "--size", args.size])
+    if code:
+        return code
     output_dir = demo_dir / "derivatives" / "ce2nce"
     code = ce2nce_main(
         [
@@ -85,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )  # fmt: skip
     print(f"ce2nce-demo: input dataset {bids_dir}")
-    print(f"ce2nce-demo: derivatives  {output_dir}")
-    print(f"ce2nce-demo: methods text {output_dir / 'logs' / 'CITATION.md'}")
+    print(f"ce2nce-demo: derivatives   {output_dir}")
+    print(f"ce2nce-demo: methods text  {output_dir / 'logs' / 'CITATION.md'}")
     return code
 
 
