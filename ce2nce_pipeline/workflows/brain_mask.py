@@ -1,0 +1,135 @@
+"""Brain masking of t1-linear images, and the union mask of a ce/nce pair."""
+
+from __future__ import annotations
+
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from ..interfaces.brain_mask import BrainMask, UnionMask
+
+BRAIN_MASK_DESC: dict[str, str] = {
+    "template": (
+        "A brain mask was computed in t1-linear space from the brain mask of the ICBM 2009a "
+        "nonlinear symmetric template [@fonov2011] (shipped with nilearn), adapted to the "
+        "image by {version}: voxels brighter than the midpoint of the CSF and gray-matter "
+        "intensities under the template priors, within 6 mm of the template brain, opened "
+        "(3 mm), largest component, closed (6 mm), holes filled and grown by 2 mm."
+    ),
+    "deepbet": (
+        "A brain mask was computed in t1-linear space with deepbet [@fisch2024] ({version}, "
+        "weights shipped with the package, threshold 0.5)."
+    ),
+    "hdbet": (
+        "A brain mask was computed in t1-linear space with HD-BET [@isensee2019] "
+        "({version}, HD-BET v1 weights shipped with the package; `fast` mode without "
+        "test-time augmentation on the CPU, `accurate` mode with it on a GPU, unless set "
+        "otherwise), keeping the largest connected component."
+    ),
+}
+
+
+def init_brain_mask_wf(
+    *,
+    backend: str,
+    device: str | None = None,
+    hdbet_mode: str | None = None,
+    hdbet_tta: bool | None = None,
+    name: str = "brain_mask_wf",
+) -> pe.Workflow:
+    """Brain mask of one t1-linear image.
+
+    .. workflow::
+
+        from ce2nce_pipeline.workflows.brain_mask import init_brain_mask_wf
+        wf = init_brain_mask_wf(backend="template")
+
+    Parameters
+    ----------
+    backend
+        ``template`` (offline, base install), ``deepbet`` or ``hdbet``.
+    device
+        ``cpu`` or ``cuda[:N]`` for deepbet/HD-BET (default: a GPU when PyTorch sees one).
+    hdbet_mode, hdbet_tta
+        HD-BET's mode (``fast``/``accurate``) and test-time augmentation (default: accurate
+        with TTA on a GPU, fast without on the CPU).
+    name
+        Workflow name.
+
+    Inputs
+    ------
+    t1w
+        T1w image on the t1-linear grid.
+
+    Outputs
+    -------
+    mask
+        uint8 brain mask on the same grid.
+
+    Raises
+    ------
+    ValueError
+        Unknown backend.
+    BackendUnavailableError
+        The backend's package is not installed (checked when the graph is built).
+    """
+    from ..science.brain_mask import MASK_BACKENDS, backend_version, require_backend
+
+    if backend not in MASK_BACKENDS:
+        raise ValueError(f"unknown mask backend {backend!r}; choose one of {MASK_BACKENDS}")
+    require_backend(backend)
+    workflow = pe.Workflow(name=name)
+    workflow.__desc__ = BRAIN_MASK_DESC[backend].format(version=backend_version(backend))
+    inputnode = pe.Node(niu.IdentityInterface(fields=["t1w"]), name="inputnode")
+    outputnode = pe.Node(niu.IdentityInterface(fields=["mask"]), name="outputnode")
+    brain_mask = pe.Node(BrainMask(backend=backend), name="brain_mask")
+    if device is not None:
+        brain_mask.inputs.device = device
+    if hdbet_mode is not None:
+        brain_mask.inputs.hdbet_mode = hdbet_mode
+    if hdbet_tta is not None:
+        brain_mask.inputs.hdbet_tta = hdbet_tta
+
+    workflow.connect([
+        (inputnode, brain_mask, [("t1w", "in_file")]),
+        (brain_mask, outputnode, [("out_file", "mask")]),
+    ])  # fmt: skip
+    return workflow
+
+
+def init_union_mask_wf(*, name: str = "union_mask_wf") -> pe.Workflow:
+    """Union of the brain masks of a T1w-nce and its T1w-ce (the paper's metric mask).
+
+    .. workflow::
+
+        from ce2nce_pipeline.workflows.brain_mask import init_union_mask_wf
+        wf = init_union_mask_wf()
+
+    Parameters
+    ----------
+    name
+        Workflow name.
+
+    Inputs
+    ------
+    mask_nce, mask_ce
+        Brain masks of the two images of the pair, on the t1-linear grid.
+
+    Outputs
+    -------
+    mask
+        Their union (uint8).
+    """
+    workflow = pe.Workflow(name=name)
+    workflow.__desc__ = (
+        "Image similarity was computed within the union of the brain masks of the T1w-nce "
+        "and the T1w-ce of each pair, as in [@bottani2024]."
+    )
+    inputnode = pe.Node(niu.IdentityInterface(fields=["mask_nce", "mask_ce"]), name="inputnode")
+    outputnode = pe.Node(niu.IdentityInterface(fields=["mask"]), name="outputnode")
+    union_mask = pe.Node(UnionMask(), name="union_mask")
+
+    workflow.connect([
+        (inputnode, union_mask, [("mask_nce", "mask_nce"), ("mask_ce", "mask_ce")]),
+        (union_mask, outputnode, [("out_file", "mask")]),
+    ])  # fmt: skip
+    return workflow
