@@ -1,0 +1,61 @@
+"""The homogenised feature table."""
+
+from __future__ import annotations
+
+import pytest
+
+from ce2nce_pipeline.group.collect import collect_sessions
+from ce2nce_pipeline.group.features import FEATURE_COLUMNS, FEATURE_SIDECAR, feature_table
+
+from .fake_derivatives import MODEL, OTHER_MODEL, write_pair_session, write_real, write_synthetic
+
+
+def _table(tmp_path):
+    sessions, _ = collect_sessions(tmp_path)
+    return feature_table(sessions, tmp_path)
+
+
+def test_real_nce_is_preferred_to_synthetic(tmp_path):
+    write_pair_session(tmp_path, "01", nce_volumes=(600, 450, 250), synthetic_volumes=(1, 2, 3))
+    table, problems = _table(tmp_path)
+    assert problems == []
+    row = table.iloc[0]
+    assert (row["GM_cm3"], row["WM_cm3"], row["CSF_cm3"], row["TIV_cm3"]) == (600, 450, 250, 1300)
+    assert row["source_kind"] == "nce" and not row["synthetic"]
+    assert row["source_image"] == (
+        "sub-01/ses-M000/anat/sub-01_ses-M000_space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz"
+    )
+    assert row[["model_architecture", "model_sha256"]].isna().all()
+
+
+def test_synthetic_is_used_without_a_real_nce(tmp_path):
+    ce = "sub-02_ses-M000_ce-gd"
+    write_real(tmp_path, ce, sub="02", ses="M000", volumes=(700, 400, 100))
+    write_synthetic(tmp_path, ce, sub="02", ses="M000", volumes=(610, 440, 260))
+    table, problems = _table(tmp_path)
+    assert problems == []
+    row = table.iloc[0]
+    assert row["TIV_cm3"] == pytest.approx(1310)
+    assert row["GM_cm3"] == 610
+    assert bool(row["synthetic"]) and row["source_kind"] == "synthetic"
+    assert "desc-synthetic" in row["source_image"]
+    assert row["model_architecture"] == MODEL["Architecture"]
+    assert row["model_sha256"] == MODEL["WeightsSha256"]
+    assert list(table.columns) == list(FEATURE_COLUMNS)
+
+
+def test_sidecar_describes_every_column():
+    assert set(FEATURE_SIDECAR) == set(FEATURE_COLUMNS)
+    assert all(entry["Description"] for entry in FEATURE_SIDECAR.values())
+
+
+def test_missing_volumes_and_mixed_models_are_reported(tmp_path):
+    write_real(tmp_path, "sub-01_ses-M000", sub="01", ses="M000", volumes=None)  # no segmentation
+    for sub, model in (("02", MODEL), ("03", OTHER_MODEL)):
+        ce = f"sub-{sub}_ses-M000_ce-gd"
+        write_real(tmp_path, ce, sub=sub, ses="M000")
+        write_synthetic(tmp_path, ce, sub=sub, ses="M000", model=model)
+    table, problems = _table(tmp_path)
+    assert list(table["participant_id"]) == ["sub-02", "sub-03"]
+    assert any("sub-01" in p and "skipped" in p for p in problems)
+    assert any("mixes 2 translation models" in p for p in problems)
