@@ -27,6 +27,9 @@ class RunConfig:
     plugin_args: dict[str, Any] = field(default_factory=dict)
     model: Path | None = None
     device: str = "auto"
+    mask_backend: str = "template"
+    seg_backend: str = "ants"
+    group_by: str | None = None
     skip_bids_validation: bool = False
     stop_on_first_crash: bool = False
     verbosity: int = 0

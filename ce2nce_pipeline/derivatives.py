@@ -19,7 +19,9 @@ CLINICA_ORDER_DESCS = ("Crop", "synthetic")
 #: (the validator's glob does not take a wildcard inside an entity value, hence one line each).
 BIDSIGNORE = (
     "logs/",
+    "group",  # the validator ignores "group/" but not "group"
     "*_affine.mat",
+    "*_volumes.tsv",
     *(f"*_desc-{desc}_res-*" for desc in CLINICA_ORDER_DESCS),
 )
 

@@ -93,9 +93,9 @@ def test_invalid_bids_dataset_is_refused_unless_skipped(tmp_path, colin27_tiny, 
     assert "is not valid BIDS" in err and "--skip-bids-validation" in err
 
 
-def test_group_level_says_it_is_not_there_yet(dataset, tmp_path, capsys):
+def test_group_level_without_participant_outputs(dataset, tmp_path, capsys):
     assert main([str(dataset), str(tmp_path / "out"), "group"]) == 1
-    assert "group level is not available" in _one_line_error(capsys)
+    assert "participant" in _one_line_error(capsys)
 
 
 def test_version(capsys):

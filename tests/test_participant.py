@@ -34,16 +34,31 @@ def brightened(colin27_2mm, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A real (untrained, seeded) tiny Att-U-Net checkpoint."""
+def checkpoint(tmp_path_factory, colin27_2mm):
+    """A real tiny Att-U-Net checkpoint, briefly trained towards identity on Colin27 patches.
+
+    The network is fully convolutional: 32-voxel patches train it in seconds, and it then maps a
+    128-voxel volume to a non-constant image (an untrained one outputs a constant).
+    """
     import torch
 
     from ce2nce_pipeline.models import build_preset, save_checkpoint
 
     torch.manual_seed(0)
-    return save_checkpoint(
-        build_preset("att_unet", "tiny"), tmp_path_factory.mktemp("model") / "att_unet_tiny"
-    )
+    torch.set_num_threads(1)
+    model = build_preset("att_unet", "tiny")
+    data = nib.load(colin27_2mm).get_fdata(dtype=np.float32)
+    data = torch.from_numpy(data / data.max())
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        x, y, z = (int(rng.integers(0, size - 32)) for size in data.shape)
+        patch = data[x : x + 32, y : y + 32, z : z + 32][None, None]
+        optimizer.zero_grad()
+        torch.nn.functional.l1_loss(model(patch), patch).backward()
+        optimizer.step()
+    model.eval()
+    return save_checkpoint(model, tmp_path_factory.mktemp("model") / "att_unet_tiny")
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +83,15 @@ def run(tmp_path_factory, colin27_2mm, brightened, checkpoint):
     crop = out / "sub-01/ses-M000/anat" / f"sub-01_ses-M000_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz"
     crop.unlink()  # a lost output is restored from the cache
     second = main(argv)
+    group = main([str(bids), str(out), "group"])
     return {
-        "bids": bids, "out": out, "work": work, "codes": (first, second), "before": before,
+        "bids": bids, "out": out, "work": work, "codes": (first, second, group), "before": before,
         "stamps": stamps, "after": tree_checksums(bids),
     }  # fmt: skip
 
 
 def test_exit_codes_and_input_untouched(run):
-    assert run["codes"] == (0, 0)
+    assert run["codes"] == (0, 0, 0)
     assert run["after"] == run["before"]
 
 
@@ -118,6 +134,54 @@ def test_ce_image_gets_a_synthetic_nce_with_its_model_recorded(run, checkpoint):
     # Only contrast-enhanced images are translated.
     assert not list(run["out"].rglob("sub-01_ses-M000_space-*desc-synthetic*"))
     assert not list((run["out"] / "sub-02").rglob("*desc-synthetic*"))
+
+
+def test_masks_tissue_maps_and_volumes(run):
+    import pandas as pd
+
+    anat = run["out"] / "sub-01" / "ses-M000" / "anat"
+    res = f"{SPACE}_res-1x1x1"
+    masks = {}
+    for stem in ("sub-01_ses-M000", "sub-01_ses-M000_ce-gadolinium"):
+        masks[stem] = np.asarray(nib.load(anat / f"{stem}_{res}_desc-brain_mask.nii.gz").dataobj)
+        assert masks[stem].shape == (169, 208, 179)
+        probsegs = [
+            np.asarray(nib.load(anat / f"{stem}_{res}_label-{tissue}_probseg.nii.gz").dataobj)
+            for tissue in ("GM", "WM", "CSF")
+        ]
+        assert np.all(sum(probsegs) <= 1.0 + 1e-3)
+        dseg = np.asarray(nib.load(anat / f"{stem}_{res}_dseg.nii.gz").dataobj)
+        assert set(np.unique(dseg)) <= {0, 1, 2, 3}
+        assert (anat / f"{stem}_{res}_dseg.tsv").is_file()
+        volumes = pd.read_csv(anat / f"{stem}_{res}_volumes.tsv", sep="\t").iloc[0]
+        # Volumes are the dseg voxel counts (1 mm voxels, cm3), TIV their sum.
+        assert volumes["GM_cm3"] == pytest.approx(np.sum(dseg == 1) / 1000, abs=1e-3)
+        assert volumes["TIV_cm3"] == pytest.approx(np.sum(dseg > 0) / 1000, abs=1e-3)
+        assert 900 < volumes["TIV_cm3"] < 2200  # an adult head, whatever the backend
+    union = np.asarray(
+        nib.load(anat / f"sub-01_ses-M000_ce-gadolinium_{res}_desc-union_mask.nii.gz").dataobj
+    )
+    np.testing.assert_array_equal(
+        union > 0, (masks["sub-01_ses-M000"] > 0) | (masks["sub-01_ses-M000_ce-gadolinium"] > 0)
+    )
+    synthetic = f"sub-01_ses-M000_ce-gadolinium_{res}"
+    for name in ("label-GM_desc-synthetic_probseg.nii.gz", "desc-synthetic_dseg.nii.gz",
+                 "desc-synthetic_volumes.tsv"):  # fmt: skip
+        assert (anat / f"{synthetic}_{name}").is_file()
+
+
+def test_group_level_on_the_real_outputs(run):
+    import pandas as pd
+
+    group = run["out"] / "group"
+    features = pd.read_csv(group / "features.tsv", sep="\t")
+    # One row per session; sub-01's volumes come from its real nce, not the synthetic.
+    assert len(features) == 2
+    row = features[features["participant_id"] == "sub-01"].iloc[0]
+    assert not row["synthetic"]
+    for name in ("table1_similarity.tsv", "table2_rAD.tsv", "table3_dice.tsv"):
+        assert (group / "validation" / name).stat().st_size > 0
+    assert (group / "figures" / "relative_differences_rD.png").stat().st_size > 0
 
 
 def test_tampered_model_is_refused_before_any_work(tmp_path, colin27_tiny, checkpoint, capsys):

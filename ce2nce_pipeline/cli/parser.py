@@ -13,6 +13,8 @@ from .. import __version__
 from ..bids import validate_label
 from ..config import PLUGINS, RunConfig
 from ..errors import InvalidInputError
+from ..science.brain_mask import DEFAULT_MASK_BACKEND, MASK_BACKENDS
+from ..science.segmentation import DEFAULT_SEG_BACKEND, SEG_BACKENDS
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -69,6 +71,24 @@ def build_parser() -> OneLineParser:
     )
     parser.add_argument(
         "--device", default="auto", help="where the translation runs: auto (default), cpu, cuda"
+    )
+    parser.add_argument(
+        "--mask-backend",
+        choices=MASK_BACKENDS,
+        default=DEFAULT_MASK_BACKEND,
+        help=f"brain masking (default {DEFAULT_MASK_BACKEND}; see docs/segmentation.md)",
+    )
+    parser.add_argument(
+        "--seg-backend",
+        choices=SEG_BACKENDS,
+        default=DEFAULT_SEG_BACKEND,
+        help=f"tissue segmentation (default {DEFAULT_SEG_BACKEND}; spm needs SPM12 + MCR)",
+    )
+    parser.add_argument(
+        "--group-by",
+        metavar="COLUMN",
+        help="group level: split the validation statistics by this column of participants.tsv, "
+        "sessions.tsv or the T1w sidecars (e.g. a quality rating)",
     )
     parser.add_argument(
         "--skip-bids-validation", action="store_true", help="do not validate the input dataset"
@@ -141,6 +161,9 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         plugin_args=plugin_args,
         model=model,
         device=args.device,
+        mask_backend=args.mask_backend,
+        seg_backend=args.seg_backend,
+        group_by=args.group_by,
         skip_bids_validation=args.skip_bids_validation,
         stop_on_first_crash=args.stop_on_first_crash,
         verbosity=args.verbose,

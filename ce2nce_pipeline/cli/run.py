@@ -54,7 +54,9 @@ def _expected_crop(config: RunConfig, image) -> Path:
     from ..workflows.outputs import RESOLUTION
 
     entities = image.output_entities
-    name = derivative_name(entities, "T1w", ".nii.gz", TEMPLATE_SPACE, "Crop", RESOLUTION)
+    name = derivative_name(
+        entities, "T1w", ".nii.gz", TEMPLATE_SPACE, "Crop", RESOLUTION, clinica_order=True
+    )
     return derivative_dir(config.output_dir, entities) / name
 
 
@@ -79,6 +81,16 @@ def _check_translation_model(config: RunConfig, n_ce: int) -> dict[str, str] | N
         "Architecture": metadata["architecture"]["name"],
         "WeightsSha256": metadata["weights"]["sha256"],
     }
+
+
+def _check_backends(config: RunConfig) -> None:
+    """Fail in one line, before any work, when a chosen backend is not installed."""
+    from ..science.brain_mask import require_backend
+    from ..science.segmentation import find_spm
+
+    require_backend(config.mask_backend)
+    if config.seg_backend == "spm":
+        find_spm()
 
 
 def run_participant(config: RunConfig) -> int:
@@ -113,6 +125,7 @@ def run_participant(config: RunConfig) -> int:
     LOGGER.info("%d T1w images to process (%d contrast-enhanced)", len(usable), n_ce)
 
     translation = _check_translation_model(config, n_ce)
+    _check_backends(config)
 
     config.output_dir.mkdir(parents=True, exist_ok=True)
     write_dataset_description(config.output_dir, config.bids_dir)
@@ -168,10 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(config.verbosity)
     try:
         if config.analysis_level == "group":
-            raise Ce2nceError(
-                "the group level is not available in this version of ce2nce yet; "
-                "run the participant level"
-            )
+            from ..group import run_group
+
+            return run_group(config, group_by=config.group_by)
         return run_participant(config)
     except Ce2nceError as error:
         print(f"ce2nce: error: {error}", file=sys.stderr)

@@ -28,15 +28,22 @@ def derivative_name(
     desc: str | None = None,
     res: str | None = None,
     label: str | None = None,
+    clinica_order: bool = False,
 ) -> str:
     """File name of a derivative from its source's entities.
 
     Entities follow the source (``sub``, ``ses``, ``acq``, ``ce``, ``rec``, ``run``), then
-    ``space``, ``desc``, ``res`` in the order Clinica's t1-linear uses
-    (``..._space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz``), then ``label``.
+    ``space``, ``res``, ``label``, ``desc`` in BIDS order, or, with ``clinica_order``, ``space``,
+    ``desc``, ``res`` as Clinica's t1-linear names its images
+    (``..._space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz``).
     """
+    order = (
+        (("space", space), ("desc", desc), ("res", res), ("label", label))
+        if clinica_order
+        else (("space", space), ("res", res), ("label", label), ("desc", desc))
+    )
     parts = [entities_to_stem(entities)]
-    for key, value in (("space", space), ("desc", desc), ("res", res), ("label", label)):
+    for key, value in order:
         if value:
             parts.append(f"{key}-{value}")
     return "_".join(parts) + f"_{suffix}{extension}"
@@ -98,6 +105,7 @@ class _DerivativesDataSinkInputSpec(BaseInterfaceInputSpec):
     desc = traits.Str()
     res = traits.Str()
     label = traits.Str()
+    clinica_order = traits.Bool(False, usedefault=True, desc="desc before res, as Clinica")
     datatype = traits.Str("anat", usedefault=True)
     metadata = traits.Dict(desc="JSON sidecar content (written when not empty)")
 
@@ -117,7 +125,13 @@ class DerivativesDataSink(SimpleInterface):
         inputs = self.inputs
         optional = {key: getattr(inputs, key) or None for key in ("space", "desc", "res", "label")}
         extension = _extension(inputs.in_file)
-        name = derivative_name(inputs.source_entities, inputs.suffix, extension, **optional)
+        name = derivative_name(
+            inputs.source_entities,
+            inputs.suffix,
+            extension,
+            **optional,
+            clinica_order=inputs.clinica_order,
+        )
         folder = derivative_dir(
             Path(inputs.base_directory), inputs.source_entities, inputs.datatype
         )

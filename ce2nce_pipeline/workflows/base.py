@@ -7,16 +7,34 @@ from collections.abc import Sequence
 
 from nipype.pipeline import engine as pe
 
-from ..bids import T1wImage
+from ..bids import T1wImage, pair_images
 from ..config import RunConfig
-from .outputs import init_ds_synthetic_wf, init_ds_t1_linear_wf
+from .brain_mask import init_brain_mask_wf, init_union_mask_wf
+from .outputs import (
+    init_ds_synthetic_wf,
+    init_ds_t1_linear_wf,
+    init_ds_tissues_wf,
+    init_ds_union_mask_wf,
+    source_uri,
+)
+from .segmentation import init_tissue_segmentation_wf
 from .t1_linear import init_t1_linear_wf
 from .translate import init_translate_wf
+
+_TISSUE_FIELDS = ("gm_probseg", "wm_probseg", "csf_probseg", "dseg", "dseg_tsv", "volumes_tsv")
 
 
 def node_safe(text: str) -> str:
     """A nipype-safe identifier from a name stem (``ses-M000_ce-gd`` -> ``ses_M000_ce_gd``)."""
     return re.sub(r"\W", "_", text)
+
+
+def _tissue_connections(segmentation_wf: pe.Workflow, ds_wf: pe.Workflow) -> tuple:
+    return (
+        segmentation_wf,
+        ds_wf,
+        [(f"outputnode.{field}", f"inputnode.{field}") for field in _TISSUE_FIELDS],
+    )
 
 
 def init_single_subject_wf(
@@ -26,14 +44,18 @@ def init_single_subject_wf(
     output_dir: str,
     software_versions: dict[str, str],
     translation: dict[str, str] | None = None,
+    mask_backend: str = "template",
+    seg_backend: str = "ants",
     device: str = "auto",
     omp_nthreads: int = 1,
     name: str | None = None,
 ) -> pe.Workflow:
     """Process every T1w image of one participant.
 
-    Each image gets its own branch (t1-linear, then its sinks), so that a failing image leaves
-    the other branches running.
+    Each image gets its own branch — t1-linear, brain mask, tissue segmentation, and for a
+    contrast-enhanced image its translation and the segmentation of the synthetic image — so
+    that a failing image leaves the other branches running. Each ce/nce pair of a session also
+    gets the union of the two brain masks (the mask of the paper's image metrics).
 
     Parameters
     ----------
@@ -47,15 +69,21 @@ def init_single_subject_wf(
         Versions recorded in the sidecars.
     translation
         ``{"Checkpoint", "Architecture", "WeightsSha256"}`` of the translation model; ``None``
-        leaves contrast-enhanced images at t1-linear.
+        leaves contrast-enhanced images untranslated.
+    mask_backend, seg_backend
+        Brain masking (``template``, ``deepbet``, ``hdbet``) and segmentation (``ants``,
+        ``spm``) backends.
     device, omp_nthreads
-        Where and with how many CPU threads the translation runs.
+        Where, and with how many CPU threads, the networks run.
     name
         Workflow name (default ``sub_<label>_wf``).
     """
     workflow = pe.Workflow(name=name or f"sub_{subject}_wf")
+    mask_device = None if device == "auto" else device
+    masks: dict[str, pe.Workflow] = {}
     for image in images:
         stem = node_safe(image.image_id.removeprefix(f"sub-{subject}").lstrip("_")) or "t1w"
+        sources = [source_uri(image.relative_path)]
         t1_linear_wf = init_t1_linear_wf(name=f"t1_linear_{stem}_wf")
         t1_linear_wf.inputs.inputnode.t1w = str(image.path)
         ds_t1_linear_wf = init_ds_t1_linear_wf(
@@ -65,12 +93,30 @@ def init_single_subject_wf(
             software_versions=software_versions,
             name=f"ds_t1_linear_{stem}_wf",
         )
+        brain_mask_wf = init_brain_mask_wf(
+            backend=mask_backend, device=mask_device, name=f"brain_mask_{stem}_wf"
+        )
+        segmentation_wf = init_tissue_segmentation_wf(
+            backend=seg_backend, name=f"segmentation_{stem}_wf"
+        )
+        ds_tissues_wf = init_ds_tissues_wf(
+            output_dir=output_dir,
+            source_entities=image.output_entities,
+            sources=sources,
+            name=f"ds_tissues_{stem}_wf",
+        )
+        masks[str(image.path)] = brain_mask_wf
         workflow.connect([
             (t1_linear_wf, ds_t1_linear_wf, [
                 ("outputnode.t1w_registered", "inputnode.t1w_registered"),
                 ("outputnode.t1w_crop", "inputnode.t1w_crop"),
                 ("outputnode.affine", "inputnode.affine"),
             ]),
+            (t1_linear_wf, brain_mask_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
+            (t1_linear_wf, segmentation_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
+            (brain_mask_wf, segmentation_wf, [("outputnode.mask", "inputnode.mask")]),
+            (brain_mask_wf, ds_tissues_wf, [("outputnode.mask", "inputnode.mask")]),
+            _tissue_connections(segmentation_wf, ds_tissues_wf),
         ])  # fmt: skip
         if translation is None or not image.is_contrast_enhanced:
             continue
@@ -90,11 +136,44 @@ def init_single_subject_wf(
             software_versions=software_versions,
             name=f"ds_synthetic_{stem}_wf",
         )
+        synthetic_segmentation_wf = init_tissue_segmentation_wf(
+            backend=seg_backend, name=f"segmentation_synthetic_{stem}_wf"
+        )
+        ds_synthetic_tissues_wf = init_ds_tissues_wf(
+            output_dir=output_dir,
+            source_entities=image.output_entities,
+            sources=sources,
+            desc="synthetic",
+            with_mask=False,
+            name=f"ds_tissues_synthetic_{stem}_wf",
+        )
         workflow.connect([
             (t1_linear_wf, translate_wf, [("outputnode.t1w_crop", "inputnode.t1w_crop")]),
             (translate_wf, ds_synthetic_wf, [
                 ("outputnode.t1w_synthetic", "inputnode.t1w_synthetic"),
             ]),
+            (translate_wf, synthetic_segmentation_wf, [
+                ("outputnode.t1w_synthetic", "inputnode.t1w"),
+            ]),
+            # The synthetic image lies where its source lies: the source's mask applies.
+            (brain_mask_wf, synthetic_segmentation_wf, [("outputnode.mask", "inputnode.mask")]),
+            _tissue_connections(synthetic_segmentation_wf, ds_synthetic_tissues_wf),
+        ])  # fmt: skip
+
+    for pair in pair_images(images):
+        stem = node_safe(pair.ce.image_id.removeprefix(f"sub-{subject}").lstrip("_"))
+        union_mask_wf = init_union_mask_wf(name=f"union_mask_{stem}_wf")
+        ds_union_mask_wf = init_ds_union_mask_wf(
+            output_dir=output_dir,
+            source_entities=pair.ce.output_entities,
+            sources=[source_uri(pair.nce.relative_path), source_uri(pair.ce.relative_path)],
+            name=f"ds_union_mask_{stem}_wf",
+        )
+        mask_nce, mask_ce = masks[str(pair.nce.path)], masks[str(pair.ce.path)]
+        workflow.connect([
+            (mask_nce, union_mask_wf, [("outputnode.mask", "inputnode.mask_nce")]),
+            (mask_ce, union_mask_wf, [("outputnode.mask", "inputnode.mask_ce")]),
+            (union_mask_wf, ds_union_mask_wf, [("outputnode.mask", "inputnode.mask")]),
         ])  # fmt: skip
     return workflow
 
@@ -129,8 +208,7 @@ def init_ce2nce_wf(
             "remove_unnecessary_outputs": False,
         }
     )
-    subjects = sorted({image.subject for image in images})
-    for subject in subjects:
+    for subject in sorted({image.subject for image in images}):
         workflow.add_nodes([
             init_single_subject_wf(
                 subject=subject,
@@ -138,6 +216,8 @@ def init_ce2nce_wf(
                 output_dir=str(config.output_dir),
                 software_versions=software_versions,
                 translation=translation,
+                mask_backend=config.mask_backend,
+                seg_backend=config.seg_backend,
                 device=config.device,
                 omp_nthreads=config.omp_nthreads,
             )

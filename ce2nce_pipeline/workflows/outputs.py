@@ -70,6 +70,7 @@ def init_ds_t1_linear_wf(
             space=TEMPLATE_SPACE,
             desc="Crop",
             res=RESOLUTION,
+            clinica_order=True,
             metadata={
                 **metadata,
                 "Description": "Bias-corrected T1w, affinely registered to MNI152NLin2009cSym "
@@ -148,6 +149,7 @@ def init_ds_synthetic_wf(
             space=TEMPLATE_SPACE,
             desc="synthetic",
             res=RESOLUTION,
+            clinica_order=True,
             metadata={
                 "Description": "Synthetic non-contrast-enhanced T1w translated from the "
                 "contrast-enhanced T1w (Bottani et al. 2024), t1-linear space.",
@@ -163,4 +165,107 @@ def init_ds_synthetic_wf(
     )
     ds_t1w_synthetic.overwrite = True
     workflow.connect([(inputnode, ds_t1w_synthetic, [("t1w_synthetic", "in_file")])])
+    return workflow
+
+
+def _sink(name: str, *, common: dict, metadata: dict | None = None, **entities) -> pe.Node:
+    node = pe.Node(
+        DerivativesDataSink(space=TEMPLATE_SPACE, res=RESOLUTION, **common, **entities),
+        name=name,
+        run_without_submitting=True,
+    )
+    if metadata:
+        node.inputs.metadata = metadata
+    node.overwrite = True
+    return node
+
+
+def init_ds_tissues_wf(
+    *,
+    output_dir: str,
+    source_entities: dict[str, str],
+    sources: list[str],
+    desc: str | None = None,
+    with_mask: bool = True,
+    name: str = "ds_tissues_wf",
+) -> pe.Workflow:
+    """Write the brain mask and tissue segmentation of one t1-linear image (BIDS entity order).
+
+    Parameters
+    ----------
+    output_dir
+        Root of the derivatives dataset.
+    source_entities
+        Naming entities of the image's source T1w.
+    sources
+        BIDS URIs recorded as ``Sources`` in the sidecars.
+    desc
+        ``None`` for a real image, ``"synthetic"`` for a synthetic T1w-nce (its maps are named
+        ``..._label-GM_desc-synthetic_probseg``).
+    with_mask
+        Whether a brain mask of this image is written (``desc-brain_mask``).
+    name
+        Workflow name.
+
+    Inputs
+    ------
+    mask, gm_probseg, wm_probseg, csf_probseg, dseg, dseg_tsv, volumes_tsv
+        Outputs of the brain mask and tissue segmentation workflows.
+    """
+    workflow = pe.Workflow(name=name)
+    fields = ["mask", "gm_probseg", "wm_probseg", "csf_probseg", "dseg", "dseg_tsv", "volumes_tsv"]
+    inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
+    common = {"base_directory": output_dir, "source_entities": source_entities}
+    metadata = {"Sources": sources, "SpatialReference": TEMPLATE_SPACE}
+    metadata["Resolution"] = RESOLUTION_DESCRIPTION
+    connections = []
+    if with_mask:
+        ds_mask = _sink(
+            "ds_mask", common=common, metadata={**metadata, "Type": "Brain"}, desc="brain",
+            suffix="mask",
+        )  # fmt: skip
+        connections.append((inputnode, ds_mask, [("mask", "in_file")]))
+    for tissue in ("GM", "WM", "CSF"):
+        ds_probseg = _sink(
+            f"ds_{tissue.lower()}_probseg", common=common, metadata=metadata, label=tissue,
+            desc=desc or "", suffix="probseg",
+        )  # fmt: skip
+        connections.append((inputnode, ds_probseg, [(f"{tissue.lower()}_probseg", "in_file")]))
+    ds_dseg = _sink("ds_dseg", common=common, metadata=metadata, desc=desc or "", suffix="dseg")
+    ds_dseg_tsv = _sink("ds_dseg_tsv", common=common, desc=desc or "", suffix="dseg")
+    ds_volumes = _sink("ds_volumes", common=common, desc=desc or "", suffix="volumes")
+    connections += [
+        (inputnode, ds_dseg, [("dseg", "in_file")]),
+        (inputnode, ds_dseg_tsv, [("dseg_tsv", "in_file")]),
+        (inputnode, ds_volumes, [("volumes_tsv", "in_file")]),
+    ]
+    workflow.connect(connections)
+    return workflow
+
+
+def init_ds_union_mask_wf(
+    *,
+    output_dir: str,
+    source_entities: dict[str, str],
+    sources: list[str],
+    name: str = "ds_union_mask_wf",
+) -> pe.Workflow:
+    """Write the union brain mask of a ce/nce pair next to the ce image (``desc-union_mask``).
+
+    Inputs
+    ------
+    mask
+        The union of the two images' brain masks.
+    """
+    workflow = pe.Workflow(name=name)
+    inputnode = pe.Node(niu.IdentityInterface(fields=["mask"]), name="inputnode")
+    ds_union_mask = _sink(
+        "ds_union_mask",
+        common={"base_directory": output_dir, "source_entities": source_entities},
+        metadata={"Sources": sources, "Type": "Brain", "SpatialReference": TEMPLATE_SPACE,
+                  "Resolution": RESOLUTION_DESCRIPTION},
+        desc="union",
+        suffix="mask",
+    )  # fmt: skip
+    workflow.connect([(inputnode, ds_union_mask, [("mask", "in_file")])])
     return workflow
