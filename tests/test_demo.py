@@ -19,5 +19,8 @@ def test_small_demo_runs_and_writes_valid_derivatives(tmp_path, capsys):
     assert len(crops) == len(images)
     assert validate_dataset(tmp_path / "bids") == []
     assert validate_dataset(out) == []
+    features = (out / "group" / "features.tsv").read_text().splitlines()
+    assert len(features) == 1 + 3  # header + one row per session
+    assert (out / "group" / "validation" / "table2_rAD.tsv").is_file()
     printed = capsys.readouterr().out
     assert str(out) in printed
