@@ -93,6 +93,16 @@ REFERENCES = """\
   framework. Frontiers in Neuroinformatics 8 (2014). doi:10.3389/fninf.2014.00044
 [@fonov2011]: Fonov V, Evans AC, Botteron K, et al. Unbiased average age-appropriate atlases for
   pediatric studies. NeuroImage 54(1) (2011). doi:10.1016/j.neuroimage.2010.07.033
+[@atropos]: Avants BB, Tustison NJ, Wu J, Cook PA, Gee JC. An open source multivariate framework
+  for n-tissue segmentation with evaluation on public data. Neuroinformatics 9(4) (2011).
+  doi:10.1007/s12021-011-9109-y
+[@ashburner2005]: Ashburner J, Friston KJ. Unified segmentation. NeuroImage 26(3) (2005).
+  doi:10.1016/j.neuroimage.2005.02.018
+[@isensee2019]: Isensee F, Schell M, Pflueger I, et al. Automated brain extraction of multisequence
+  MRI using artificial neural networks. Human Brain Mapping 40(17) (2019). doi:10.1002/hbm.24750
+[@fisch2024]: Fisch L, Zumdick S, Barkhau C, et al. deepbet: fast brain extraction of T1-weighted
+  MRI using convolutional neural networks. Computers in Biology and Medicine 179 (2024).
+  doi:10.1016/j.compbiomed.2024.108845
 [@nipype]: Gorgolewski K, Burns CD, Madison C, et al. Nipype: a flexible, lightweight and
   extensible neuroimaging data processing framework in Python. Frontiers in Neuroinformatics 5
   (2011). doi:10.3389/fninf.2011.00013

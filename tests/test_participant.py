@@ -292,3 +292,25 @@ def test_a_failing_image_does_not_stop_the_others(tmp_path, colin27_2mm, colin27
     crashes = list((tmp_path / "out" / "logs").glob("crash-*.txt"))
     assert len(crashes) == 1
     assert "sub-02_T1w.nii.gz: cannot be read as NIfTI" in crashes[0].read_text()
+
+
+def test_every_citation_key_of_the_graph_has_a_reference():
+    import re
+
+    from ce2nce_pipeline.derivatives import REFERENCES
+    from ce2nce_pipeline.workflows import brain_mask, segmentation, t1_linear, translate
+
+    texts = [t1_linear.T1_LINEAR_DESC, translate.TRANSLATE_DESC]
+    for module in (brain_mask, segmentation):
+        texts += [value for value in vars(module).values() if isinstance(value, str)]
+        texts += [
+            text
+            for value in vars(module).values()
+            if isinstance(value, dict)
+            for text in value.values()
+            if isinstance(text, str)
+        ]
+    keys = set(re.findall(r"@([a-z0-9_]+)", " ".join(texts)))
+    assert keys >= {"clinica", "n4", "ants", "fonov2011", "atropos", "isensee2019"}
+    missing = {key for key in keys if f"[@{key}]:" not in REFERENCES}
+    assert not missing

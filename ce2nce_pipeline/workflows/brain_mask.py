@@ -122,7 +122,7 @@ def init_union_mask_wf(*, name: str = "union_mask_wf") -> pe.Workflow:
     workflow = pe.Workflow(name=name)
     workflow.__desc__ = (
         "Image similarity was computed within the union of the brain masks of the T1w-nce "
-        "and the T1w-ce of each pair, as in [@bottani2024]."
+        "and the T1w-ce of each pair, as in [@ce2nce_paper]."
     )
     inputnode = pe.Node(niu.IdentityInterface(fields=["mask_nce", "mask_ce"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["mask"]), name="outputnode")
