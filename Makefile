@@ -27,7 +27,7 @@ demo: install
 	$(VENV)/bin/ce2nce-demo demo_output
 
 test: install
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=10
 
 lint: install
 	$(VENV)/bin/ruff check ce2nce_pipeline tests benchmarks

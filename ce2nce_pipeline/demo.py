@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ce2nce-demo: derivatives   {output_dir}")
     print(f"ce2nce-demo: group tables  {output_dir / 'group'}")
     print(f"ce2nce-demo: methods text  {output_dir / 'logs' / 'CITATION.md'}")
-    return participant or group
+    if group:
+        print("ce2nce-demo: the group tables are partial without a translation model (see above)")
+    return participant
 
 
 if __name__ == "__main__":
