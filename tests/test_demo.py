@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ce2nce_pipeline.bids import collect_t1w_images, pair_images
 from ce2nce_pipeline.bids_validation import validate_dataset
-from ce2nce_pipeline.demo import main
+from ce2nce_pipeline.cli.demo import main
 
 
 def test_small_demo_runs_and_writes_valid_derivatives(tmp_path, capsys):

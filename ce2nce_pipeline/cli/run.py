@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(config.verbosity)
     try:
         if config.analysis_level == "group":
-            from ..group import run_group
+            from .group import run_group
 
             return run_group(config, group_by=config.group_by)
         return run_participant(config)

@@ -1,8 +1,10 @@
-"""Group level: homogenised feature table, the paper's validation statistics and figures."""
+"""Group level: homogenised feature table, the paper's validation statistics and figures.
+
+The entry point that writes them is :func:`ce2nce_pipeline.cli.group.run_group`.
+"""
 
 from .collect import ImageOutputs, SessionOutputs, collect_sessions, derivative_paths
 from .features import FEATURE_COLUMNS, FEATURE_SIDECAR, feature_table
-from .run import run_group
 from .validation import ValidationOptions, ValidationResult, validate
 
 __all__ = [
@@ -15,6 +17,5 @@ __all__ = [
     "collect_sessions",
     "derivative_paths",
     "feature_table",
-    "run_group",
     "validate",
 ]

@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import pytest
 
+from ce2nce_pipeline.cli.group import run_group
 from ce2nce_pipeline.config import RunConfig
 from ce2nce_pipeline.errors import Ce2nceError
-from ce2nce_pipeline.group.run import run_group
 
 from .fake_derivatives import OTHER_MODEL, write_pair_session, write_real, write_synthetic
 

@@ -18,16 +18,16 @@ import pandas as pd
 
 from ..config import RunConfig
 from ..errors import Ce2nceError
-from ..interfaces.bids_sink import atomic_write_json, atomic_write_text
-from .collect import collect_sessions, session_covariate
-from .features import FEATURE_SIDECAR, feature_table
-from .figures import (
+from ..group.collect import collect_sessions, session_covariate
+from ..group.features import FEATURE_SIDECAR, feature_table
+from ..group.figures import (
     plot_example_slices,
     plot_relative_differences,
     plot_volume_scatter,
     save_figure,
 )
-from .validation import ValidationOptions, ValidationResult, validate
+from ..group.validation import ValidationOptions, ValidationResult, validate
+from ..interfaces.bids_sink import atomic_write_json, atomic_write_text
 
 logger = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ DEMO_SIMULATION = (
 
 def main(argv: list[str] | None = None) -> int:
     """``ce2nce-demo DEMO_DIR``: simulate the dataset, run the participant then group level."""
-    from .cli.run import main as ce2nce_main
-    from .cli.simulate import main as simulate_main
+    from .run import main as ce2nce_main
+    from .simulate import main as simulate_main
 
     parser = argparse.ArgumentParser(prog="ce2nce-demo", description=__doc__.splitlines()[0])
     parser.add_argument("demo_dir", type=Path, help="folder for the demo (bids/, derivatives/)")
