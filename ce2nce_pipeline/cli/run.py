@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -17,15 +19,22 @@ LOGGER = logging.getLogger("ce2nce")
 
 
 def _configure_logging(verbosity: int) -> None:
-    level = (
-        logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    )
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     logging.getLogger("ce2nce").setLevel(min(level, logging.INFO))
+    nipype_level = "INFO" if verbosity >= 2 else "WARNING"
+    # Worker processes (forkserver) read nipype's configuration afresh from NIPYPE_CONFIG_DIR:
+    # give them one with the chosen log level, or they log every node at INFO.
+    config_dir = Path(tempfile.mkdtemp(prefix="ce2nce_nipype_"))
+    (config_dir / "nipype.cfg").write_text(
+        f"[logging]\nworkflow_level = {nipype_level}\ninterface_level = {nipype_level}\n"
+        f"utils_level = {nipype_level}\n"
+    )
+    atexit.register(shutil.rmtree, config_dir, ignore_errors=True)
+    os.environ["NIPYPE_CONFIG_DIR"] = str(config_dir)
     from nipype import config as nipype_config
     from nipype import logging as nipype_logging
 
-    nipype_level = "INFO" if verbosity >= 2 else "WARNING"
     nipype_config.update_config(
         {"logging": {"workflow_level": nipype_level, "interface_level": nipype_level}}
     )
@@ -66,7 +75,7 @@ def _check_translation_model(config: RunConfig, n_ce: int) -> dict[str, str] | N
         if n_ce:
             print(
                 f"ce2nce: {n_ce} contrast-enhanced image(s) found but no translation model given "
-                "(--model) and none ships with this version: they get t1-linear only",
+                "(--model) and none ships with this version: they are processed, not translated",
                 file=sys.stderr,
             )
         return None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
+import numpy as np
 
 from .. import __version__
 
@@ -83,6 +84,10 @@ def _atomic_save_nifti(path: Path, image: nib.Nifti1Image) -> None:
     # nibabel picks the format from the suffix: keep ".nii.gz" at the end of the temp name.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.nii.gz", dir=path.parent)
     os.close(fd)
+    if image.header.get_xyzt_units()[0] == "unknown":
+        # The base images' headers leave units unset; readers (ITK) then warn on every load.
+        image = nib.Nifti1Image(np.asanyarray(image.dataobj), image.affine, image.header.copy())
+        image.header.set_xyzt_units("mm", "sec")
     try:
         nib.save(image, tmp)
         os.replace(tmp, path)
