@@ -314,3 +314,18 @@ def test_every_citation_key_of_the_graph_has_a_reference():
     assert keys >= {"clinica", "n4", "ants", "fonov2011", "atropos", "isensee2019"}
     missing = {key for key in keys if f"[@{key}]:" not in REFERENCES}
     assert not missing
+
+
+def test_atomic_outputs_follow_the_umask(tmp_path):
+    import os
+
+    from ce2nce_pipeline.interfaces.bids_sink import atomic_copy, atomic_write_text
+
+    previous = os.umask(0o022)
+    try:
+        atomic_write_text("x", tmp_path / "a.txt")
+        atomic_copy(tmp_path / "a.txt", tmp_path / "b.txt")
+    finally:
+        os.umask(previous)
+    for name in ("a.txt", "b.txt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644

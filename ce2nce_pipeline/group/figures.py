@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,24 +22,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ..interfaces.bids_sink import atomic_write_text  # noqa: E402
+from ..interfaces.bids_sink import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 TISSUES: tuple[str, ...] = ("GM", "WM", "CSF")
 _SEED = 0
-
-
-def _atomic_write_bytes(data: bytes, destination: Path) -> None:
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def save_figure(figure: Figure, folder: Path, name: str) -> list[Path]:
@@ -59,7 +45,7 @@ def save_figure(figure: Figure, folder: Path, name: str) -> list[Path]:
     finally:
         plt.close(figure)
     paths = [Path(folder) / f"{name}.png", Path(folder) / f"{name}.svg"]
-    _atomic_write_bytes(png.getvalue(), paths[0])
+    atomic_write_bytes(png.getvalue(), paths[0])
     atomic_write_text(svg.getvalue(), paths[1])
     return paths
 

@@ -57,6 +57,18 @@ def derivative_dir(output_dir: Path, entities: dict[str, str], datatype: str = "
     return folder / datatype
 
 
+def publish(temporary: str | Path, destination: Path) -> None:
+    """Give a finished temporary file the usual permissions and rename it to ``destination``.
+
+    ``tempfile.mkstemp`` creates files readable by their owner only; outputs of a shared
+    pipeline must follow the umask like any other file.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
+    os.replace(temporary, destination)
+
+
 def atomic_copy(source: Path, destination: Path) -> None:
     """Copy ``source`` to ``destination`` through a temporary file and a rename."""
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -64,23 +76,28 @@ def atomic_copy(source: Path, destination: Path) -> None:
     os.close(handle)
     try:
         shutil.copyfile(source, temporary)
-        os.replace(temporary, destination)
+        publish(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(data: bytes, destination: Path) -> None:
+    """Write ``data`` to ``destination`` through a temporary file and a rename."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        publish(temporary, destination)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
 
 
 def atomic_write_text(text: str, destination: Path) -> None:
-    """Write ``text`` to ``destination`` through a temporary file and a rename."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write ``text`` (UTF-8) to ``destination`` through a temporary file and a rename."""
+    atomic_write_bytes(text.encode("utf-8"), destination)
 
 
 def atomic_write_json(data: dict[str, Any], destination: Path) -> None:

@@ -25,6 +25,7 @@ import nibabel as nib
 import numpy as np
 
 from .. import __version__
+from ..interfaces.bids_sink import atomic_write_bytes, publish
 
 BIDS_VERSION = "1.10.0"
 CE_LABEL = "gadolinium"
@@ -61,19 +62,8 @@ def _check_label(label: str, kind: str) -> None:
         raise ValueError(f"{kind} label {label!r} must be alphanumeric (BIDS)")
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(text.encode("utf-8"), path)
 
 
 def _atomic_write_json(path: Path, content: dict[str, object]) -> None:
@@ -90,7 +80,7 @@ def _atomic_save_nifti(path: Path, image: nib.Nifti1Image) -> None:
         image.header.set_xyzt_units("mm", "sec")
     try:
         nib.save(image, tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
