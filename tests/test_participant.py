@@ -291,7 +291,12 @@ def test_a_failing_image_does_not_stop_the_others(tmp_path, colin27_2mm, colin27
     assert not (tmp_path / "out/sub-02").exists()
     crashes = list((tmp_path / "out" / "logs").glob("crash-*.txt"))
     assert len(crashes) == 1
-    assert "sub-02_T1w.nii.gz: cannot be read as NIfTI" in crashes[0].read_text()
+    report = crashes[0].read_text()
+    assert "sub-02_T1w.nii.gz: cannot be read as NIfTI" in report
+    # The CLI's summary names the image from the crash report.
+    from ce2nce_pipeline.workflows.base import images_in_crash_reports
+
+    assert images_in_crash_reports(images, [report]) == [images[1]]
 
 
 def test_every_citation_key_of_the_graph_has_a_reference():
@@ -329,3 +334,22 @@ def test_atomic_outputs_follow_the_umask(tmp_path):
         os.umask(previous)
     for name in ("a.txt", "b.txt"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+
+
+def test_crash_reports_are_attributed_to_their_image(tmp_path):
+    from pathlib import Path
+
+    from ce2nce_pipeline.bids import T1wImage
+    from ce2nce_pipeline.workflows.base import images_in_crash_reports
+
+    def image(subject, name, **entities):
+        return T1wImage(Path(f"/d/{name}"), name, {"subject": subject, **entities})
+
+    nce = image("01", "sub-01_ses-M000_T1w.nii.gz", session="M000")
+    ce = image("01", "sub-01_ses-M000_ce-gd_T1w.nii.gz", session="M000", ceagent="gd")
+    other = image("02", "sub-02_ses-M000_T1w.nii.gz", session="M000")
+    report = "Node: ce2nce_wf.sub_01_wf.segmentation_ses_M000_ce_gd_wf.segmentation\n"
+    assert images_in_crash_reports([nce, ce, other], [report]) == [ce]
+    report = "Node: ce2nce_wf.sub_02_wf.t1_linear_ses_M000_wf.n4_correction\n"
+    assert images_in_crash_reports([nce, ce, other], [report]) == [other]
+    assert images_in_crash_reports([nce, ce, other], []) == []

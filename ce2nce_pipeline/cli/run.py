@@ -112,7 +112,11 @@ def run_participant(config: RunConfig) -> int:
         write_run_logs,
     )
     from ..image_checks import check_t1w
-    from ..workflows.base import collect_descriptions, init_ce2nce_wf
+    from ..workflows.base import (
+        collect_descriptions,
+        images_in_crash_reports,
+        init_ce2nce_wf,
+    )
 
     if not config.skip_bids_validation:
         _validate_input_dataset(config)
@@ -150,16 +154,28 @@ def run_participant(config: RunConfig) -> int:
             citation_text(collect_descriptions(workflow)),
         )
         started = time.time()
+        graph_failed = False
         try:
             workflow.run(**config.plugin_settings())
         except RuntimeError as error:  # nipype: "Workflow did not execute cleanly"
+            graph_failed = True
             LOGGER.debug("nipype: %s", error)
+    crash_reports = [
+        path.read_text(errors="replace")
+        for path in (config.output_dir / "logs").glob("crash-*.txt")
+        if path.stat().st_mtime >= started - 1
+    ]
+    crashed = images_in_crash_reports(usable, crash_reports)
     failed = [
         image
         for image in usable
-        if not _expected_crop(config, image).is_file()
+        if image in crashed
+        or not _expected_crop(config, image).is_file()
         or _expected_crop(config, image).stat().st_mtime < started - 1
     ]
+    if graph_failed and not failed:  # a crash no image could be held responsible for
+        print("ce2nce: error: some steps failed; see the crash files in logs/", file=sys.stderr)
+        return 1
     done = len(usable) - len(failed)
     print(
         f"ce2nce: {done} of {len(images)} T1w image(s) processed; "

@@ -29,6 +29,23 @@ def node_safe(text: str) -> str:
     return re.sub(r"\W", "_", text)
 
 
+def image_stem(image: T1wImage) -> str:
+    """The part of an image's sub-workflow names that identifies it (``ses_M000_ce_gd``)."""
+    return node_safe(image.image_id.removeprefix(f"sub-{image.subject}").lstrip("_")) or "t1w"
+
+
+def images_in_crash_reports(images: Sequence[T1wImage], reports: Sequence[str]) -> list[T1wImage]:
+    """The images whose branch a nipype crash report names (``sub_X_wf.<stage>_<stem>_wf.``)."""
+    return [
+        image
+        for image in images
+        if any(
+            f"sub_{image.subject}_wf." in report and f"_{image_stem(image)}_wf." in report
+            for report in reports
+        )
+    ]
+
+
 def _tissue_connections(segmentation_wf: pe.Workflow, ds_wf: pe.Workflow) -> tuple:
     return (
         segmentation_wf,
@@ -82,7 +99,7 @@ def init_single_subject_wf(
     mask_device = None if device == "auto" else device
     masks: dict[str, pe.Workflow] = {}
     for image in images:
-        stem = node_safe(image.image_id.removeprefix(f"sub-{subject}").lstrip("_")) or "t1w"
+        stem = image_stem(image)
         sources = [source_uri(image.relative_path)]
         t1_linear_wf = init_t1_linear_wf(name=f"t1_linear_{stem}_wf")
         t1_linear_wf.inputs.inputnode.t1w = str(image.path)
@@ -161,7 +178,7 @@ def init_single_subject_wf(
         ])  # fmt: skip
 
     for pair in pair_images(images):
-        stem = node_safe(pair.ce.image_id.removeprefix(f"sub-{subject}").lstrip("_"))
+        stem = image_stem(pair.ce)
         union_mask_wf = init_union_mask_wf(name=f"union_mask_{stem}_wf")
         ds_union_mask_wf = init_ds_union_mask_wf(
             output_dir=output_dir,
