@@ -10,15 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._arguments import FINAL_ACTIVATIONS, check_final_activation, positive_int
+
 __all__ = ["AttUNet", "AttentionGate"]
-
-_FINAL_ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
-
-
-def _positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _double_conv(in_channels: int, out_channels: int, *, batch_norm: bool) -> nn.Sequential:
@@ -90,15 +84,11 @@ class AttUNet(nn.Module):
         final_activation: str = "tanh",
     ) -> None:
         super().__init__()
-        _positive_int("in_channels", in_channels)
-        _positive_int("out_channels", out_channels)
-        _positive_int("base_channels", base_channels)
-        _positive_int("depth", depth, minimum=2)
-        if final_activation not in _FINAL_ACTIVATIONS:
-            raise ValueError(
-                f"final_activation must be one of {tuple(_FINAL_ACTIVATIONS)}, "
-                f"got {final_activation!r}"
-            )
+        positive_int("in_channels", in_channels)
+        positive_int("out_channels", out_channels)
+        positive_int("base_channels", base_channels)
+        positive_int("depth", depth, minimum=2)
+        check_final_activation(final_activation)
         self.config = {
             "in_channels": in_channels,
             "out_channels": out_channels,
@@ -132,7 +122,7 @@ class AttUNet(nn.Module):
             self.decoder.append(_double_conv(2 * width, width, batch_norm=False))
 
         self.final = nn.Sequential(
-            nn.Conv3d(channels[0], out_channels, 1), _FINAL_ACTIVATIONS[final_activation]()
+            nn.Conv3d(channels[0], out_channels, 1), FINAL_ACTIVATIONS[final_activation]()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,13 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._arguments import positive_int
+
 __all__ = ["PatchDiscriminator"]
-
-
-def _positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 class PatchDiscriminator(nn.Module):
@@ -57,9 +53,9 @@ class PatchDiscriminator(nn.Module):
         negative_slope: float = 0.2,
     ) -> None:
         super().__init__()
-        _positive_int("in_channels", in_channels, minimum=2)
-        _positive_int("base_channels", base_channels)
-        _positive_int("depth", depth)
+        positive_int("in_channels", in_channels, minimum=2)
+        positive_int("base_channels", base_channels)
+        positive_int("depth", depth)
         if (
             isinstance(negative_slope, bool)
             or not isinstance(negative_slope, int | float)

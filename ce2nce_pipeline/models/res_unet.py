@@ -13,17 +13,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._arguments import FINAL_ACTIVATIONS, check_final_activation, positive_int
+
 __all__ = ["ResUNet", "ResidualModule"]
-
-# ``tanh`` (the paper's) covers the [0, 1] range of min-max scaled targets with its positive
-# half and reaches 0, the background, exactly; see docs/models.md.
-_FINAL_ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
-
-
-def _positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 class ResidualModule(nn.Module):
@@ -86,10 +78,10 @@ class ResUNet(nn.Module):
         final_activation: str = "tanh",
     ) -> None:
         super().__init__()
-        _positive_int("in_channels", in_channels)
-        _positive_int("out_channels", out_channels)
-        _positive_int("base_channels", base_channels)
-        _positive_int("depth", depth, minimum=2)
+        positive_int("in_channels", in_channels)
+        positive_int("out_channels", out_channels)
+        positive_int("base_channels", base_channels)
+        positive_int("depth", depth, minimum=2)
         if residual_convs is None:
             residual_convs = [min(i + 1, 3) for i in range(depth)]
         if (
@@ -102,11 +94,7 @@ class ResUNet(nn.Module):
                 f"residual_convs must hold {depth} integers in 1..3, got {residual_convs!r}"
             )
         residual_convs = [int(n) for n in residual_convs]
-        if final_activation not in _FINAL_ACTIVATIONS:
-            raise ValueError(
-                f"final_activation must be one of {tuple(_FINAL_ACTIVATIONS)}, "
-                f"got {final_activation!r}"
-            )
+        check_final_activation(final_activation)
         self.config = {
             "in_channels": in_channels,
             "out_channels": out_channels,
@@ -149,7 +137,7 @@ class ResUNet(nn.Module):
         self.final = nn.Sequential(
             nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False),
             nn.Conv3d(2 * channels[0], out_channels, 3, padding=1),
-            _FINAL_ACTIVATIONS[final_activation](),
+            FINAL_ACTIVATIONS[final_activation](),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -19,15 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._arguments import FINAL_ACTIVATIONS, check_final_activation, positive_int
+
 __all__ = ["PreActResidualUnit", "TransUNet", "TransformerLayer"]
-
-_FINAL_ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
-
-
-def _positive_int(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _int_list(name: str, values: object, length: int, allowed: range) -> list[int]:
@@ -170,8 +164,8 @@ class TransUNet(nn.Module):
             ("mlp_dim", mlp_dim),
             ("input_size", input_size),
         ):
-            _positive_int(name, value)
-        _positive_int("depth", depth, minimum=2)
+            positive_int(name, value)
+        positive_int("depth", depth, minimum=2)
         if embed_dim % num_heads:
             raise ValueError(f"num_heads ({num_heads}) must divide embed_dim ({embed_dim})")
         if (
@@ -191,11 +185,7 @@ class TransUNet(nn.Module):
         if decoder_units is None:
             decoder_units = [2] + [1] * (depth - 1)
         decoder_units = _int_list("decoder_units", decoder_units, depth, range(1, 3))
-        if final_activation not in _FINAL_ACTIVATIONS:
-            raise ValueError(
-                f"final_activation must be one of {tuple(_FINAL_ACTIVATIONS)}, "
-                f"got {final_activation!r}"
-            )
+        check_final_activation(final_activation)
         self.config = {
             "in_channels": in_channels,
             "out_channels": out_channels,
@@ -267,7 +257,7 @@ class TransUNet(nn.Module):
             nn.BatchNorm3d(channels[0]),
             nn.ReLU(),
             nn.Conv3d(channels[0], out_channels, 1),
-            _FINAL_ACTIVATIONS[final_activation](),
+            FINAL_ACTIVATIONS[final_activation](),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
