@@ -1,6 +1,8 @@
 # Two commands on a fresh Debian/Ubuntu machine with Python 3.11:
 #   make demo   -> installs everything, builds a small real dataset, runs ce2nce on it
 #   make test   -> installs everything, runs the test suite
+# and, to re-train the shipped default model from scratch (docs/default_model.md):
+#   make default-model
 # Both create .venv (pinned packages; torch 2.13.0 CPU where the machine provides it) and the
 # Debian package mricron-data (Colin27), asking sudo for apt-get when not root.
 
@@ -9,7 +11,7 @@ VENV ?= .venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLIN27 := /usr/share/mricron/templates/ch2.nii.gz
 
-.PHONY: demo test install system-deps lint
+.PHONY: demo test install system-deps lint default-model
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +30,9 @@ demo: install
 
 test: install
 	$(VENV)/bin/pytest -q --durations=10
+
+default-model: install
+	bash workflows/default_model/build.sh
 
 lint: install
 	$(VENV)/bin/ruff check ce2nce_pipeline tests benchmarks

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
+
 from ce2nce_pipeline.bids import collect_t1w_images, pair_images
 from ce2nce_pipeline.bids_validation import validate_dataset
 from ce2nce_pipeline.cli.demo import main
+from ce2nce_pipeline.models.default import DEFAULT_MODEL_NAME
 
 
 def test_small_demo_runs_and_writes_valid_derivatives(tmp_path, capsys):
@@ -19,11 +24,17 @@ def test_small_demo_runs_and_writes_valid_derivatives(tmp_path, capsys):
     assert len(crops) == len(images)
     assert validate_dataset(tmp_path / "bids") == []
     assert validate_dataset(out) == []
+    # Every ce image was translated by the shipped default model.
+    synthetic = sorted(out.rglob("*_desc-synthetic_res-1x1x1_T1w.nii.gz"))
+    assert len(synthetic) == 3
+    sidecar = json.loads(synthetic[0].with_name(synthetic[0].name[:-7] + ".json").read_text())
+    assert sidecar["TranslationModel"]["Model"] == DEFAULT_MODEL_NAME
     features = (out / "group" / "features.tsv").read_text().splitlines()
-    # Header + the two sessions with a real nce; without a model the ce-only session has no
-    # synthetic nce to measure, and the group level says so.
-    assert len(features) == 1 + 2
+    # Header + one row per session: real nce where there is one, synthetic for the ce-only one.
+    assert len(features) == 1 + 3
+    table = pd.read_csv(out / "group" / "features.tsv", sep="\t")
+    assert table["source_kind"].tolist().count("synthetic") == 1
     assert (out / "group" / "validation" / "table2_rAD.tsv").is_file()
     captured = capsys.readouterr()
     assert str(out) in captured.out
-    assert "no real T1w-nce and no synthetic T1w-nce" in captured.err
+    assert "no real T1w-nce and no synthetic T1w-nce" not in captured.err

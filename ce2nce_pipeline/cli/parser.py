@@ -67,7 +67,13 @@ def build_parser() -> OneLineParser:
         "--model",
         type=Path,
         metavar="CHECKPOINT",
-        help="translation checkpoint directory (T1w-ce -> T1w-nce); see docs/models.md",
+        help="translation checkpoint directory (T1w-ce -> T1w-nce); default: the shipped "
+        "model, trained on simulated enhancement only (docs/default_model.md)",
+    )
+    parser.add_argument(
+        "--no-translation",
+        action="store_true",
+        help="do not translate T1w-ce images (they are still preprocessed and segmented)",
     )
     parser.add_argument(
         "--device", default="auto", help="where the translation runs: auto (default), cpu, cuda"
@@ -141,9 +147,18 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         plugin_args = None
     if not isinstance(plugin_args, dict):
         parser.error(f"--plugin-args {args.plugin_args!r} is not a JSON object, e.g. '{{}}'")
-    model = args.model.expanduser().resolve() if args.model else None
-    if model is not None and not model.is_dir():
-        parser.error(f"--model {args.model}: no such checkpoint directory")
+    if args.model and args.no_translation:
+        parser.error("--model and --no-translation exclude each other")
+    if args.no_translation:
+        model = None
+    elif args.model:
+        model = args.model.expanduser().resolve()
+        if not model.is_dir():
+            parser.error(f"--model {args.model}: no such checkpoint directory")
+    else:
+        from ..models.default import default_model_path
+
+        model = default_model_path()
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device):
         parser.error(f"--device {args.device!r}: use auto, cpu, cuda or cuda:N")
     if args.nprocs < 1 or args.omp_nthreads < 1:

@@ -74,8 +74,9 @@ def _check_translation_model(config: RunConfig, n_ce: int) -> dict[str, str] | N
     if config.model is None:
         if n_ce:
             print(
-                f"ce2nce: {n_ce} contrast-enhanced image(s) found but no translation model given "
-                "(--model) and none ships with this version: they are processed, not translated",
+                f"ce2nce: {n_ce} contrast-enhanced image(s) found and translation is off "
+                "(--no-translation, or no default model in this build): they are processed, "
+                "not translated",
                 file=sys.stderr,
             )
         return None
@@ -85,7 +86,10 @@ def _check_translation_model(config: RunConfig, n_ce: int) -> dict[str, str] | N
         _, metadata = load_checkpoint(config.model)
     except CheckpointError as error:
         raise InvalidInputError(str(error)) from None
-    return {
+    from ..models.default import DEFAULT_MODEL_NAME, default_model_path
+
+    described = {"Model": DEFAULT_MODEL_NAME} if config.model == default_model_path() else {}
+    return described | {
         "Checkpoint": str(config.model),
         "Architecture": metadata["architecture"]["name"],
         "WeightsSha256": metadata["weights"]["sha256"],
@@ -190,7 +194,11 @@ def run_participant(config: RunConfig) -> int:
 
 #: Subcommands of ``ce2nce`` besides the BIDS-app levels (a dataset folder literally named so
 #: must be given as ``./simulate``).
-SUBCOMMANDS = {"simulate": "ce2nce_pipeline.cli.simulate"}
+SUBCOMMANDS = {
+    "simulate": "ce2nce_pipeline.cli.simulate",
+    "training-set": "ce2nce_pipeline.cli.training_set",
+    "package-default-model": "ce2nce_pipeline.cli.package_model",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

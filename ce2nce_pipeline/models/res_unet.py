@@ -60,6 +60,11 @@ class ResUNet(nn.Module):
         Default ``min(i + 1, 3)``: 1, 2, 3, 3, 3 as in the authors' code.
     final_activation : {"tanh", "sigmoid", "identity"}
         Last non-linearity. The paper used Tanh.
+    global_residual : bool
+        Add the input to the output (the network then learns a correction; its last
+        convolution starts at zero, so an untrained network is the identity). Not in the
+        paper: its first layer is strided, so without this the output is rebuilt from
+        half-resolution features only. Needs ``in_channels == out_channels``.
 
     Raises
     ------
@@ -76,6 +81,7 @@ class ResUNet(nn.Module):
         depth: int = 5,
         residual_convs: Sequence[int] | None = None,
         final_activation: str = "tanh",
+        global_residual: bool = False,
     ) -> None:
         super().__init__()
         positive_int("in_channels", in_channels)
@@ -95,6 +101,11 @@ class ResUNet(nn.Module):
             )
         residual_convs = [int(n) for n in residual_convs]
         check_final_activation(final_activation)
+        if not isinstance(global_residual, bool):
+            raise ValueError(f"global_residual must be a bool, got {global_residual!r}")
+        if global_residual and in_channels != out_channels:
+            raise ValueError("global_residual needs in_channels == out_channels")
+        self.global_residual = global_residual
         self.config = {
             "in_channels": in_channels,
             "out_channels": out_channels,
@@ -102,6 +113,7 @@ class ResUNet(nn.Module):
             "depth": depth,
             "residual_convs": residual_convs,
             "final_activation": final_activation,
+            "global_residual": global_residual,
         }
         self.depth = depth
         channels = [base_channels * 2 ** min(i, depth - 2) for i in range(depth)]
@@ -139,6 +151,9 @@ class ResUNet(nn.Module):
             nn.Conv3d(2 * channels[0], out_channels, 3, padding=1),
             FINAL_ACTIVATIONS[final_activation](),
         )
+        if global_residual:
+            nn.init.zeros_(self.final[1].weight)
+            nn.init.zeros_(self.final[1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Translate a batch of volumes.
@@ -159,6 +174,7 @@ class ResUNet(nn.Module):
             raise ValueError(
                 f"ResUNet expects N×C×D×H×W with sides divisible by {factor}, got {tuple(x.shape)}"
             )
+        image = x
         skips = []
         for down, res in zip(self.down, self.down_res, strict=True):
             x = res(down(x))
@@ -166,4 +182,5 @@ class ResUNet(nn.Module):
         x = skips.pop()
         for up, res in zip(self.up, self.up_res, strict=True):
             x = torch.cat((res(up(x)), skips.pop()), dim=1)
-        return self.final(x)
+        out = self.final(x)
+        return image + out if self.global_residual else out

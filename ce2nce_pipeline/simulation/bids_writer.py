@@ -70,7 +70,7 @@ def _atomic_write_json(path: Path, content: dict[str, object]) -> None:
     _atomic_write_text(path, json.dumps(content, indent=2, sort_keys=False) + "\n")
 
 
-def _atomic_save_nifti(path: Path, image: nib.Nifti1Image) -> None:
+def atomic_save_nifti(path: Path, image: nib.Nifti1Image) -> None:
     # nibabel picks the format from the suffix: keep ".nii.gz" at the end of the temp name.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.nii.gz", dir=path.parent)
     os.close(fd)
@@ -216,7 +216,7 @@ def write_bids_dataset(
             if image is None:
                 continue
             target = anat / f"{stem}_{suffix}.nii.gz"
-            _atomic_save_nifti(target, image)
+            atomic_save_nifti(target, image)
             _atomic_write_json(anat / f"{stem}_{suffix}.json", {**base, **extra})
             written.append(target)
         participants.setdefault(s.subject, {}).update(s.participant)

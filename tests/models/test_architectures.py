@@ -212,3 +212,24 @@ def test_build_model_errors_and_config_round_trip():
         from ce2nce_pipeline.models import architecture_name
 
         architecture_name(nn.Identity())
+
+
+def test_res_unet_global_residual_starts_as_identity_and_learns_a_correction():
+    torch.manual_seed(0)
+    model = build_model("res_unet", base_channels=4, depth=3, global_residual=True)
+    x = torch.rand(2, 1, 32, 32, 32)
+    assert torch.equal(model.eval()(x), x)  # zero-initialised last convolution
+    assert model_config(model)["global_residual"] is True
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    target = 0.5 * x
+    for _ in range(5):
+        optimiser.zero_grad()
+        loss = (model.train()(x) - target).abs().mean()
+        loss.backward()
+        optimiser.step()
+    assert not torch.equal(model.eval()(x), x)
+    assert (model(x) - target).abs().mean() < (x - target).abs().mean()
+    with pytest.raises(ValueError, match="in_channels == out_channels"):
+        build_model("res_unet", in_channels=2, out_channels=1, global_residual=True)
+    with pytest.raises(ValueError, match="bool"):
+        build_model("res_unet", global_residual="yes")
