@@ -23,7 +23,8 @@ COPY ce2nce_pipeline ./ce2nce_pipeline
 # The CPU build of torch keeps the image small; GPU users build FROM a CUDA base instead.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
     && pip install . \
-    && python -c "import ants, nilearn, ce2nce_pipeline.science.templates as t; t.registration_template()"
+    && python -c "import ants, nilearn, ce2nce_pipeline.science.templates as t; t.registration_template()" \
+    && python -c "from ce2nce_pipeline.models import load_checkpoint; from ce2nce_pipeline.models.default import default_model_path as p; load_checkpoint(p())"
 
 RUN useradd --create-home --uid 1000 ce2nce
 USER ce2nce

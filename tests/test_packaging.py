@@ -79,3 +79,23 @@ def test_readme_commands_are_makefile_targets_and_ci_runs_the_test_one():
         assert f"make {target}" in readme
         assert re.search(rf"^{target}:", makefile, re.MULTILINE)
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_wheel_ships_the_default_model(tmp_path):
+    """``pip install .`` (the Dockerfile's) carries the default model with its card."""
+    import subprocess
+    import sys
+    import zipfile
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("ce2nce*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("weights.safetensors", "metadata.json", "MODEL_CARD.md"):
+        assert f"ce2nce_pipeline/data/default_model/{name}" in names
+    runs = " ".join(rest for keyword, rest in _dockerfile() if keyword == "RUN")
+    assert "default_model_path" in runs  # the image build verifies the shipped checkpoint
