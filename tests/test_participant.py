@@ -201,14 +201,16 @@ def test_tampered_model_is_refused_before_any_work(tmp_path, colin27_tiny, check
     assert not out.exists()
 
 
-def test_ce_images_without_model_are_announced_in_one_line(tmp_path, colin27_tiny, capsys):
+def test_ce_images_with_translation_off_are_announced_in_one_line(tmp_path, capsys):
     from ce2nce_pipeline.cli.run import _check_translation_model
 
     config = RunConfig(tmp_path, tmp_path / "out", "participant")
     assert _check_translation_model(config, n_ce=2) is None
     err = capsys.readouterr().err.strip()
     assert (
-        len(err.splitlines()) == 1 and "2 contrast-enhanced image(s)" in err and "--model" in err
+        len(err.splitlines()) == 1
+        and "2 contrast-enhanced image(s)" in err
+        and "--no-translation" in err
     )
 
 
