@@ -16,16 +16,7 @@ from pathlib import Path
 from ..errors import Ce2nceError
 from .parser import OneLineParser
 from .simulate import _fraction
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
-    return value
+from .simulate import _seed as _count  # a non-negative integer
 
 
 def build_parser() -> argparse.ArgumentParser:
