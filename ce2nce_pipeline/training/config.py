@@ -7,7 +7,8 @@ A recipe has five tables; every key is optional except ``run.output_dir`` and on
     [data]          pairs_tsv | dataset_dir, validation_fraction, network_shape, check_grid,
                     cache, validation_metrics
     [model]         architecture, preset, kwargs
-    [optimization]  epochs, batch_size, learning_rate, betas, weight_decay
+    [optimization]  epochs, batch_size, learning_rate, betas, weight_decay, lr_schedule
+                    ("constant" | "cosine"), lr_decay_start_epoch, min_learning_rate
     [cgan]          generator_checkpoint, discriminator_preset, discriminator_kwargs,
                     pretrain_epochs, patches ("paper" | "cover"), patch_size, patch_stride,
                     discriminator_learning_rate, l1_weight, adversarial_weight,
@@ -32,6 +33,7 @@ from typing import Any
 
 from ..errors import Ce2nceError
 from ..models.registry import GENERATORS, get_preset, list_presets
+from .schedule import LR_SCHEDULES
 
 __all__ = [
     "PATCH_MODES",
@@ -73,6 +75,9 @@ RESUME_INDEPENDENT: frozenset[str] = frozenset(
         "progress",
         "deterministic",
         "epochs",
+        "lr_schedule",
+        "lr_decay_start_epoch",
+        "min_learning_rate",
         "pairs_tsv",
         "dataset_dir",
         "cache",
@@ -426,6 +431,9 @@ class TrainingConfig:
         (0.5, 0.999), section="optimization", convert=as_range(0.0, 0.999999)
     )
     weight_decay: float = setting(0.0, section="optimization", convert=as_float(0.0))
+    lr_schedule: str = setting("constant", section="optimization", convert=as_str(LR_SCHEDULES))
+    lr_decay_start_epoch: int = setting(0, section="optimization", convert=as_int(0))
+    min_learning_rate: float = setting(0.0, section="optimization", convert=as_float(0.0))
 
     generator_checkpoint: Path | None = setting(
         None, section="cgan", convert=optional(as_path), path=True
@@ -475,6 +483,11 @@ class TrainingConfig:
                 f"model.preset {self.preset!r} does not exist for "
                 f"{self.architecture or 'att_unet'}; choose one of "
                 f"{list_presets(self.architecture or 'att_unet')}"
+            )
+        if self.min_learning_rate > self.learning_rate:
+            raise ConfigError(
+                f"optimization.min_learning_rate ({self.min_learning_rate}) is above "
+                f"optimization.learning_rate ({self.learning_rate})"
             )
         if self.real_label_range[1] > self.fake_label_range[0]:
             # Soft labels may touch but must not overlap, or D could not tell them apart.

@@ -69,6 +69,7 @@ from .config import ConfigError, TrainingConfig
 from .datasets import PairedVolumeDataset, load_pairs, split_pairs
 from .losses import SoftLabels, discriminator_loss, generator_adversarial_loss, l1_loss
 from .patches import PatchGrid, make_patch_grid
+from .schedule import learning_rate_factor
 
 __all__ = [
     "BEST_DIR",
@@ -488,6 +489,12 @@ class _Run:
             "validation_fraction": config.validation_fraction,
             "selection": "lowest validation L1",
         }
+        if config.lr_schedule != "constant":
+            values["lr_schedule"] = {
+                "schedule": config.lr_schedule,
+                "decay_start_epoch": config.lr_decay_start_epoch,
+                "min_learning_rate": config.min_learning_rate,
+            }
         if self.cgan:
             values.update(
                 {
@@ -675,6 +682,32 @@ class _Run:
         minutes = (time.monotonic() - self.started) / 60.0
         return config.max_minutes is not None and minutes >= config.max_minutes
 
+    def _set_learning_rates(self, phase: str, epoch: int, total: int) -> None:
+        """Set the optimisers' rates for ``epoch`` of ``phase`` (see ``training.schedule``).
+
+        Called before every epoch (and after a resume, whose saved optimiser state carries the
+        rate it stopped at). Discriminator pre-training always runs at the full rate.
+        """
+        config = self.config
+        factor = 1.0
+        if phase in _SELECTING_PHASES:
+            factor = learning_rate_factor(
+                epoch,
+                total,
+                config.lr_schedule,
+                config.lr_decay_start_epoch,
+                config.min_learning_rate / config.learning_rate,
+            )
+        for group in self.optimizer_g.param_groups:
+            group["lr"] = config.learning_rate * factor
+        if self.optimizer_d is not None:
+            for group in self.optimizer_d.param_groups:
+                group["lr"] = config.discriminator_learning_rate * factor
+        if factor != 1.0:
+            LOGGER.info(
+                "%s epoch %d: learning rate %.3g", phase, epoch, config.learning_rate * factor
+            )
+
     def _seed_epoch(self, phase: str, epoch: int) -> None:
         seed = _derived_seed(self.config.seed, phase, epoch)
         torch.manual_seed(seed)
@@ -757,6 +790,7 @@ class _Run:
                     partial = {"phase": phase, "step": 0, "steps": 0, "sums": {}, "seconds": 0.0}
                     self.state["partial"] = partial
                     self._seed_epoch(phase, epoch)
+                self._set_learning_rates(phase, epoch, total)
                 batches = self._batches(phase, epoch)
                 progress = _Progress(
                     len(batches), partial["step"], f"{phase} {epoch}/{total}", self.config.progress

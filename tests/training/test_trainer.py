@@ -380,3 +380,45 @@ def test_runs_refuse_unusable_settings(tmp_path, small_tsv, generator_checkpoint
         with pytest.raises(ConfigError, match="CUDA is not available"):
             train(small_config(tmp_path / "f", small_tsv, device="cuda"))
     assert math.isfinite(train(small_config(tmp_path / "g", small_tsv, epochs=1)).best_val_loss)
+
+
+def saved_learning_rate(run_dir):
+    state = torch.load(run_dir / "last" / STATE_FILE, map_location="cpu", weights_only=True)
+    return state["optimizer_g"]["param_groups"][0]["lr"]
+
+
+def test_cosine_decay_added_to_a_finished_run_sets_each_epochs_rate(tmp_path, small_tsv):
+    constant = small_config(tmp_path, small_tsv, epochs=1)  # 3 training pairs: 2 steps/epoch
+    train(constant)
+    assert saved_learning_rate(constant.output_dir) == pytest.approx(1e-3)
+    # Extend the finished run by 2 epochs decaying from epoch 1 (a change allowed on resume).
+    decayed = TrainingConfig(
+        **{
+            **constant.__dict__,
+            "epochs": 3,
+            "lr_schedule": "cosine",
+            "lr_decay_start_epoch": 1,
+            "min_learning_rate": 1e-5,
+        }
+    )
+    stopped = train(TrainingConfig(**{**decayed.__dict__, "max_steps": 3}))  # mid-epoch 3
+    assert not stopped.finished and stopped.epochs_completed == 2
+    # Epoch 3 is half-way through the decay: 1e-5 + (1e-3 - 1e-5) / 2.
+    assert saved_learning_rate(constant.output_dir) == pytest.approx(5.05e-4)
+    # The saved optimiser state carries the old rate; the schedule is applied again on resume.
+    finished = train(TrainingConfig(**{**decayed.__dict__, "min_learning_rate": 0.0}))
+    assert finished.finished and finished.steps_run == 1
+    assert saved_learning_rate(constant.output_dir) == pytest.approx(5e-4)
+    _, metadata = load_checkpoint(finished.best_checkpoint)
+    assert metadata["training"]["hyperparameters"]["lr_schedule"] == {
+        "schedule": "cosine",
+        "decay_start_epoch": 1,
+        "min_learning_rate": 0.0,
+    }
+
+
+def test_minimum_rate_above_the_rate_is_refused(tmp_path, small_tsv):
+    with pytest.raises(ConfigError, match="min_learning_rate .* is above"):
+        small_config(tmp_path, small_tsv, lr_schedule="cosine", min_learning_rate=1.0)
+    with pytest.raises(ConfigError, match="lr_schedule must be one of"):
+        small_config(tmp_path, small_tsv, lr_schedule="step")
