@@ -9,13 +9,17 @@
 #    best checkpoint on the held-out pairs; 4. package it into ce2nce_pipeline/data/default_model.
 # Arguments are passed to ce2nce-train. Every step keeps what an earlier call finished.
 set -euo pipefail
+
+# Seconds spent training, summed over every call of a resumed run (last column of log.tsv).
+training_seconds() {
+    awk -F'\t' 'NR > 1 { total += $NF } END { printf "%d", total }' "$work/run/log.tsv"
+}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 work="$root/work/default_model"
 bin=${CE2NCE_BIN:-$root/.venv/bin}
 
 "$bin/ce2nce" training-set "$work/data" --processes "${CE2NCE_PROCESSES:-2}"
-start=$(date +%s)
 "$bin/ce2nce-train" "$here/train.toml" --no-progress "$@"
 if [ ! -f "$work/run/model_card.md" ]; then
     echo "training not finished yet: run the same command again to resume"
@@ -27,4 +31,4 @@ fi
     --evaluation "Test_good=$work/evaluation/test_good" \
     --evaluation "Test_low=$work/evaluation/test_low" \
     --data "simulated pairs on the t1-linear grid: 160 training + 16 validation pairs from Colin27 (with and without skull, 30 % low quality, 20 % lesions), ce2nce training-set defaults" \
-    --notes "$(nproc) CPU core(s) or GPU as available; last training call $(( $(date +%s) - start )) s"
+    --notes "Trained on $(nproc) CPU core(s) or a GPU as available: $(training_seconds) s of training over all calls (log.tsv)"
