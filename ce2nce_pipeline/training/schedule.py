@@ -47,7 +47,9 @@ def learning_rate_factor(
         ``min_factor``.
     """
     if schedule not in LR_SCHEDULES:
-        raise ValueError(f"unknown learning-rate schedule {schedule!r}; choose one of {list(LR_SCHEDULES)}")
+        raise ValueError(
+            f"unknown learning-rate schedule {schedule!r}; choose one of {list(LR_SCHEDULES)}"
+        )
     if epoch < 1:
         raise ValueError(f"epochs are numbered from 1, got {epoch}")
     if schedule == "constant" or epoch <= decay_start_epoch or epochs <= decay_start_epoch:

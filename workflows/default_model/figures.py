@@ -28,15 +28,10 @@ from ce2nce_pipeline.errors import Ce2nceError  # noqa: E402
 from ce2nce_pipeline.interfaces.bids_sink import atomic_write_bytes  # noqa: E402
 from ce2nce_pipeline.models import Predictor  # noqa: E402
 from ce2nce_pipeline.models.default import default_model_path  # noqa: E402
-from ce2nce_pipeline.science.metrics import image_similarity  # noqa: E402
+from ce2nce_pipeline.science.metrics import image_similarity, minmax_scale  # noqa: E402
 from ce2nce_pipeline.training import read_pairs_tsv  # noqa: E402
 
 ERROR_LIMIT = 0.3  # colour scale of the error rows (fraction of the intensity range)
-
-
-def min_max(volume: np.ndarray) -> np.ndarray:
-    low, high = float(volume.min()), float(volume.max())
-    return (volume - low) / (high - low)
 
 
 def orthogonal_slices(volume: np.ndarray, centre: tuple[int, int, int]) -> list[np.ndarray]:
@@ -45,9 +40,11 @@ def orthogonal_slices(volume: np.ndarray, centre: tuple[int, int, int]) -> list[
     return [np.rot90(volume[:, :, z]), np.rot90(volume[:, y, :]), np.rot90(volume[x, :, :])]
 
 
-def pair_figure(ce: np.ndarray, synthetic: np.ndarray, nce: np.ndarray, mask: np.ndarray, title: str):
+def pair_figure(
+    ce: np.ndarray, synthetic: np.ndarray, nce: np.ndarray, mask: np.ndarray, title: str
+):
     centre = tuple(int(round(c)) for c in np.argwhere(mask).mean(axis=0))
-    ce_s, syn_s, nce_s = min_max(ce), min_max(synthetic), min_max(nce)
+    ce_s, syn_s, nce_s = (minmax_scale(v) for v in (ce, synthetic, nce))
     rows = [
         ("T1w-ce", ce_s, "gray", (0, 1)),
         ("synthetic T1w-nce", syn_s, "gray", (0, 1)),
