@@ -81,6 +81,7 @@ def _check_translation_model(config: RunConfig, n_ce: int) -> dict[str, str] | N
             )
         return None
     from ..models import CheckpointError, load_checkpoint
+    from ..models.checkpoint import checkpoint_normalisation
 
     try:
         _, metadata = load_checkpoint(config.model)
@@ -93,6 +94,7 @@ def _check_translation_model(config: RunConfig, n_ce: int) -> dict[str, str] | N
         "Checkpoint": str(config.model),
         "Architecture": metadata["architecture"]["name"],
         "WeightsSha256": metadata["weights"]["sha256"],
+        "IntensityNormalisation": checkpoint_normalisation(metadata),
     }
 
 

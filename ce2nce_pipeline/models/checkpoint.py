@@ -36,6 +36,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..science.intensity import (
+    INTENSITY_NORMALISATIONS,
+    WHITE_MATTER_LEVEL,
+    WHITE_MATTER_PRIOR_THRESHOLD,
+    check_normalisation,
+)
 from ..science.resampling import NETWORK_SHAPE, RESAMPLING, T1_LINEAR_SHAPE
 from .registry import (
     architecture_name,
@@ -53,6 +59,7 @@ __all__ = [
     "WEIGHTS_FILE",
     "CheckpointError",
     "TrainingMetadata",
+    "checkpoint_normalisation",
     "load_checkpoint",
     "read_metadata",
     "save_checkpoint",
@@ -164,12 +171,40 @@ def _software_versions() -> dict[str, str]:
     }
 
 
+def _normalisation_record(method: str) -> dict[str, Any]:
+    if method == "min-max":
+        return {
+            "method": "min-max",
+            "range": [0.0, 1.0],
+            "scope": "per image, whole volume",
+            "inverse": "network output clipped to [0, 1], then mapped back to the "
+            "input's [min, max]",
+        }
+    return {
+        "method": method,
+        "range": [0.0, 1.0],
+        "scope": "per image: minimum -> 0, median in the MNI152 2009 white-matter prior "
+        f"(p >= {WHITE_MATTER_PRIOR_THRESHOLD}) -> {WHITE_MATTER_LEVEL}, clipped to [0, 1]",
+        "white_matter_level": WHITE_MATTER_LEVEL,
+        "white_matter_prior_threshold": WHITE_MATTER_PRIOR_THRESHOLD,
+        "inverse": "network output clipped to [0, 1], then mapped back linearly (the input's "
+        "minimum at 0, its white-matter median at the level)",
+    }
+
+
+def checkpoint_normalisation(metadata: Mapping[str, Any]) -> str:
+    """The intensity normalisation a checkpoint's metadata records (``"min-max"`` if none)."""
+    record = metadata.get("preprocessing", {}).get("intensity_normalisation", {})
+    return str(record.get("method", "min-max"))
+
+
 def save_checkpoint(
     model: nn.Module,
     path: str | os.PathLike[str],
     metadata: TrainingMetadata | Mapping[str, Any] | None = None,
     *,
     network_shape: tuple[int, int, int] = NETWORK_SHAPE,
+    normalisation: str = "min-max",
     overwrite: bool = False,
 ) -> Path:
     """Write ``model`` as a self-describing checkpoint directory.
@@ -184,6 +219,9 @@ def save_checkpoint(
         Training metadata; a mapping must use the :class:`TrainingMetadata` field names.
     network_shape : tuple of 3 int
         Grid the network was trained on (128³ in the paper).
+    normalisation : {"min-max", "white-matter"}
+        How the network's inputs and targets were scaled
+        (:mod:`ce2nce_pipeline.science.intensity`); the Predictor scales inputs the same way.
     overwrite : bool
         Replace an existing checkpoint at ``path`` (e.g. the "last" checkpoint of a run).
 
@@ -200,6 +238,7 @@ def save_checkpoint(
     """
     name = architecture_name(model)
     kwargs = model_config(model)
+    check_normalisation(normalisation)
     if metadata is None:
         training = TrainingMetadata()
     elif isinstance(metadata, TrainingMetadata):
@@ -231,13 +270,7 @@ def save_checkpoint(
         },
         "weights": {"file": WEIGHTS_FILE, "sha256": digest, "format": "safetensors"},
         "preprocessing": {
-            "intensity_normalisation": {
-                "method": "min-max",
-                "range": [0.0, 1.0],
-                "scope": "per image, whole volume",
-                "inverse": "network output clipped to [0, 1], then mapped back to the "
-                "input's [min, max]",
-            },
+            "intensity_normalisation": _normalisation_record(normalisation),
             "input_grid": {
                 "shape": list(T1_LINEAR_SHAPE),
                 "voxel_size_mm": [1.0, 1.0, 1.0],
@@ -320,8 +353,18 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{metadata_file}: input grid {input_shape} is not the t1-linear grid "
             f"{list(T1_LINEAR_SHAPE)}"
         )
-    if normalisation != "min-max":
+    if normalisation not in INTENSITY_NORMALISATIONS:
         raise CheckpointError(f"{metadata_file}: unsupported normalisation {normalisation!r}")
+    if normalisation == "white-matter" and (
+        preprocessing["intensity_normalisation"].get("white_matter_level") != WHITE_MATTER_LEVEL
+        or preprocessing["intensity_normalisation"].get("white_matter_prior_threshold")
+        != WHITE_MATTER_PRIOR_THRESHOLD
+    ):
+        raise CheckpointError(
+            f"{metadata_file}: white-matter normalisation with other constants than this "
+            f"ce2nce's (level {WHITE_MATTER_LEVEL}, prior threshold "
+            f"{WHITE_MATTER_PRIOR_THRESHOLD})"
+        )
     if not isinstance(resampling, dict) or (
         resampling.get("method"),
         resampling.get("align_corners"),
@@ -469,6 +512,13 @@ def write_model_card(
         (
             "- Intensities min-max scaled to [0, 1] per image; the network output is clipped to "
             "[0, 1] and mapped back to the input's range."
+            if checkpoint_normalisation(meta) == "min-max"
+            else "- Intensities scaled per image so that its minimum is 0 and its median in the "
+            "MNI152 2009 white-matter prior (p >= "
+            f"{pre['intensity_normalisation'].get('white_matter_prior_threshold')}) is "
+            f"{pre['intensity_normalisation'].get('white_matter_level')}, clipped to [0, 1] "
+            "(`white-matter` normalisation, not the paper's min-max); the network output is "
+            "clipped to [0, 1] and mapped back the same way."
         ),
         (
             f"- Resampled to {grid_net} and back with {pre['resampling']['method']} interpolation "

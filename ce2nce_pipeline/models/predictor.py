@@ -6,7 +6,8 @@ each image::
     predictor = Predictor.from_checkpoint("att_unet_small/", device="auto", num_threads=2)
     synthetic = predictor.predict(nibabel.load("sub-01_ce-gadolinium_..._T1w.nii.gz"))
 
-Each image goes through the steps of Bottani et al. 2024 (§2.2): min-max scaling to [0, 1],
+Each image goes through the steps of Bottani et al. 2024 (§2.2): min-max scaling to [0, 1]
+(or the checkpoint's ``white-matter`` scaling, :mod:`ce2nce_pipeline.science.intensity`),
 trilinear resampling 169×208×179 → 128³, the network, resampling back, and the inverse
 intensity mapping; the result keeps the input's affine and header.
 """
@@ -25,15 +26,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..science.intensity import normalise_intensities
 from ..science.resampling import (
     NETWORK_SHAPE,
     MinMaxParams,
     check_t1_linear_shape,
-    minmax_scale,
     minmax_unscale,
     resample_to_shape,
 )
-from .checkpoint import load_checkpoint
+from .checkpoint import checkpoint_normalisation, load_checkpoint
 
 __all__ = ["Predictor", "deterministic_cudnn", "resolve_device"]
 
@@ -88,10 +89,11 @@ class Predictor:
     Parameters
     ----------
     model : torch.nn.Module
-        Maps ``N×1×D×H×W`` min-max scaled volumes to ``N×1×D×H×W``, [0, 1]-ranged outputs.
+        Maps ``N×1×D×H×W`` [0, 1]-scaled volumes to ``N×1×D×H×W``, [0, 1]-ranged outputs.
     metadata : dict, optional
         Checkpoint metadata (see :func:`~ce2nce_pipeline.models.checkpoint.load_checkpoint`);
-        its network grid is used when present.
+        its network grid and intensity normalisation are used when present (min-max, the
+        paper's, otherwise).
     device : str or torch.device
         ``"auto"`` (CUDA if available, else CPU), ``"cpu"`` or ``"cuda[:i]"``.
     num_threads : int, optional
@@ -133,6 +135,8 @@ class Predictor:
         self.metadata = metadata or {}
         grid = self.metadata.get("preprocessing", {}).get("network_grid", {}).get("shape")
         self.network_shape: tuple[int, int, int] = tuple(grid) if grid else NETWORK_SHAPE
+        #: How inputs are scaled before the network (:mod:`ce2nce_pipeline.science.intensity`).
+        self.normalisation = checkpoint_normalisation(self.metadata)
         self.mixed_precision = bool(mixed_precision) and self.device.type == "cuda"
         self.batch_size = batch_size
         self.model = model.to(self.device).eval()
@@ -193,8 +197,7 @@ class Predictor:
             )
         check_t1_linear_shape(image.shape, source=source)
         data = image.get_fdata(dtype=np.float32, caching="unchanged")
-        scaled, params = minmax_scale(data, source=source)
-        return scaled, params
+        return normalise_intensities(data, self.normalisation, source=source)
 
     @contextlib.contextmanager
     def _inference_context(self) -> Iterator[None]:
@@ -249,7 +252,9 @@ class Predictor:
             For another shape, non-finite values or a constant array.
         """
         check_t1_linear_shape(np.shape(data))
-        scaled, params = minmax_scale(np.asarray(data, dtype=np.float32))
+        scaled, params = normalise_intensities(
+            np.asarray(data, dtype=np.float32), self.normalisation
+        )
         (output,) = self._run([scaled])
         return np.asarray(minmax_unscale(output, params), dtype=np.float32)
 
@@ -283,7 +288,7 @@ class Predictor:
     ) -> list[nib.Nifti1Image]:
         """Translate several images, ``batch_size`` volumes per forward pass.
 
-        Every image is validated before any is translated; each is min-max scaled on its own.
+        Every image is validated before any is translated; each is scaled on its own.
 
         Raises
         ------

@@ -5,7 +5,8 @@ A recipe has five tables; every key is optional except ``run.output_dir`` and on
     [run]           output_dir, protocol ("generator" | "cgan"), seed, device, num_threads,
                     resume, max_steps, max_minutes, progress, deterministic
     [data]          pairs_tsv | dataset_dir, validation_fraction, network_shape, check_grid,
-                    cache, validation_metrics
+                    cache, validation_metrics, intensity_normalisation
+                    ("min-max" | "white-matter")
     [model]         architecture, preset, kwargs
     [optimization]  epochs, batch_size, learning_rate, betas, weight_decay, lr_schedule
                     ("constant" | "cosine"), lr_decay_start_epoch, min_learning_rate
@@ -33,6 +34,7 @@ from typing import Any
 
 from ..errors import Ce2nceError
 from ..models.registry import GENERATORS, get_preset, list_presets
+from ..science.intensity import INTENSITY_NORMALISATIONS
 from .schedule import LR_SCHEDULES
 
 __all__ = [
@@ -415,6 +417,9 @@ class TrainingConfig:
     check_grid: bool = setting(True, section="data", convert=as_bool)
     cache: bool = setting(True, section="data", convert=as_bool)
     validation_metrics: bool = setting(True, section="data", convert=as_bool)
+    intensity_normalisation: str = setting(
+        "min-max", section="data", convert=as_str(INTENSITY_NORMALISATIONS)
+    )
 
     architecture: str | None = setting(None, section="model", convert=optional(as_str(GENERATORS)))
     preset: str | None = setting(None, section="model", convert=optional(as_str()))

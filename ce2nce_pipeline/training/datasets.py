@@ -11,9 +11,10 @@ Pairs come from either
   ``*_ce-<label>_space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz`` is paired with the
   file of the same name without the ``ce-<label>`` entity in the same folder.
 
-For the networks each volume is min-max scaled to [0, 1] on its own and resampled to the
-network grid (128³ by default) with trilinear interpolation, exactly as the Predictor does at
-inference (:mod:`ce2nce_pipeline.science.resampling`).
+For the networks each volume is scaled to [0, 1] on its own (min-max, the paper, or
+white-matter: :mod:`ce2nce_pipeline.science.intensity`) and resampled to the network grid (128³
+by default) with trilinear interpolation, exactly as the Predictor does at inference
+(:mod:`ce2nce_pipeline.science.resampling`).
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ import torch
 from scipy import ndimage
 
 from ..errors import InvalidInputError
+from ..science.intensity import check_normalisation, normalise_intensities
 from ..science.metrics import union_mask
 from ..science.resampling import (
     NETWORK_SHAPE,
     check_t1_linear_shape,
-    minmax_scale,
     resample_to_shape,
 )
 
@@ -371,11 +372,16 @@ def load_volume(
 
 
 def prepare_volume(
-    data: np.ndarray, network_shape: tuple[int, int, int] = NETWORK_SHAPE, *, source: str = ""
+    data: np.ndarray,
+    network_shape: tuple[int, int, int] = NETWORK_SHAPE,
+    *,
+    source: str = "",
+    normalisation: str = "min-max",
 ) -> np.ndarray:
-    """Min-max scale a volume to [0, 1], then resample it to the network grid (trilinear).
+    """Scale a volume to [0, 1], then resample it to the network grid (trilinear).
 
-    The same two steps, in the same order, as the Predictor's input side.
+    The same two steps, in the same order, as the Predictor's input side. ``normalisation`` is
+    ``"min-max"`` (the paper) or ``"white-matter"`` (:mod:`ce2nce_pipeline.science.intensity`).
 
     Raises
     ------
@@ -383,7 +389,9 @@ def prepare_volume(
         If the volume is constant or not finite.
     """
     try:
-        scaled, _ = minmax_scale(np.asarray(data, dtype=np.float32), source=source or None)
+        scaled, _ = normalise_intensities(
+            np.asarray(data, dtype=np.float32), normalisation, source=source or None
+        )
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
     return resample_to_shape(scaled, network_shape)
@@ -499,6 +507,8 @@ class PairedVolumeDataset(torch.utils.data.Dataset):
     cache : bool
         Keep prepared volumes in memory (128³ float32: 8 MiB per volume) instead of reading
         and resampling them at every access.
+    normalisation : {"min-max", "white-matter"}
+        How each volume is scaled to [0, 1] (see :func:`prepare_volume`).
 
     Raises
     ------
@@ -514,8 +524,10 @@ class PairedVolumeDataset(torch.utils.data.Dataset):
         *,
         check_grid: bool = True,
         cache: bool = True,
+        normalisation: str = "min-max",
     ) -> None:
         self.pairs = list(pairs)
+        self.normalisation = check_normalisation(normalisation)
         self.network_shape = tuple(int(s) for s in network_shape)
         self.check_grid = check_grid
         self.cache = cache
@@ -533,8 +545,12 @@ class PairedVolumeDataset(torch.utils.data.Dataset):
                 f"{pair.ce}: not on the grid of its T1w-nce {pair.nce} (shape {ce.shape} vs "
                 f"{nce.shape}, or different affines); both must be t1-linear outputs"
             )
-        ce_net = prepare_volume(ce, self.network_shape, source=str(pair.ce))
-        nce_net = prepare_volume(nce, self.network_shape, source=str(pair.nce))
+        ce_net, nce_net = (
+            prepare_volume(
+                data, self.network_shape, source=str(path), normalisation=self.normalisation
+            )
+            for data, path in ((ce, pair.ce), (nce, pair.nce))
+        )
         if pair.has_mask:
             mask, source = load_brain_mask(pair, ce.shape)
             mask = resample_to_shape(mask.astype(np.float32), self.network_shape) >= 0.5

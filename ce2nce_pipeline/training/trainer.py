@@ -56,6 +56,7 @@ from ..errors import Ce2nceError
 from ..models.checkpoint import (
     CheckpointError,
     TrainingMetadata,
+    checkpoint_normalisation,
     load_checkpoint,
     save_checkpoint,
     sha256_file,
@@ -255,11 +256,15 @@ class _Run:
         )
         self.state = self._read_state(resume_from) if resume_from else self._fresh_state()
         self._build_networks(resume_from)
-        self.train_set = PairedVolumeDataset(
-            self.train_pairs, self.network_shape, check_grid=config.check_grid, cache=config.cache
-        )
-        self.val_set = PairedVolumeDataset(
-            self.val_pairs, self.network_shape, check_grid=config.check_grid, cache=config.cache
+        self.train_set, self.val_set = (
+            PairedVolumeDataset(
+                pairs,
+                self.network_shape,
+                check_grid=config.check_grid,
+                cache=config.cache,
+                normalisation=config.intensity_normalisation,
+            )
+            for pairs in (self.train_pairs, self.val_pairs)
         )
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / CONFIG_FILE).write_text(config.to_toml(), encoding="utf-8")
@@ -380,6 +385,12 @@ class _Run:
                     f"{list(shape)} the generator checkpoint was trained on"
                 )
             self.network_shape = shape
+            normalisation = checkpoint_normalisation(metadata)
+            if config.intensity_normalisation != normalisation:
+                raise ConfigError(
+                    f"data.intensity_normalisation {config.intensity_normalisation!r} differs "
+                    f"from the {normalisation!r} the generator checkpoint was trained with"
+                )
             kwargs = get_preset("patch_discriminator", config.discriminator_preset)
             kwargs.update(config.discriminator_kwargs)
             try:
@@ -537,7 +548,11 @@ class _Run:
         shutil.rmtree(tmp, ignore_errors=True)
         metadata = self._metadata()
         save_checkpoint(
-            self.generator, tmp / "generator", metadata, network_shape=self.network_shape
+            self.generator,
+            tmp / "generator",
+            metadata,
+            network_shape=self.network_shape,
+            normalisation=self.config.intensity_normalisation,
         )
         if self.discriminator is not None:
             save_checkpoint(
@@ -568,6 +583,7 @@ class _Run:
             self.out / BEST_DIR,
             self._metadata(),
             network_shape=self.network_shape,
+            normalisation=self.config.intensity_normalisation,
             overwrite=True,
         )
 
@@ -829,7 +845,14 @@ class _Run:
         training = dataclasses.replace(
             training, epochs=self.state["completed"].get(self.main_phase, 0)
         )
-        save_checkpoint(model, best, training, network_shape=self.network_shape, overwrite=True)
+        save_checkpoint(
+            model,
+            best,
+            training,
+            network_shape=self.network_shape,
+            normalisation=checkpoint_normalisation(metadata),
+            overwrite=True,
+        )
         write_model_card(best, self.out / MODEL_CARD)
         LOGGER.info(
             "Best generator: epoch %s, validation L1 %.5f, sha256 %s (%s)",

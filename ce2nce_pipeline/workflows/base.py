@@ -85,8 +85,8 @@ def init_single_subject_wf(
     software_versions
         Versions recorded in the sidecars.
     translation
-        ``{"Checkpoint", "Architecture", "WeightsSha256"}`` of the translation model; ``None``
-        leaves contrast-enhanced images untranslated.
+        ``{"Checkpoint", "Architecture", "WeightsSha256", "IntensityNormalisation"}`` of the
+        translation model; ``None`` leaves contrast-enhanced images untranslated.
     mask_backend, seg_backend
         Brain masking (``template``, ``deepbet``, ``hdbet``) and segmentation (``ants``,
         ``spm``) backends.
@@ -141,6 +141,7 @@ def init_single_subject_wf(
             checkpoint=translation["Checkpoint"],
             architecture=translation["Architecture"],
             weights_sha256=translation["WeightsSha256"],
+            normalisation=translation.get("IntensityNormalisation", "min-max"),
             device=device,
             num_threads=omp_nthreads,
             name=f"translate_{stem}_wf",

@@ -10,10 +10,16 @@ from ..interfaces.translate import TranslateCeToNce
 TRANSLATE_DESC = (
     "Each contrast-enhanced T1w image in t1-linear space was translated into a synthetic "
     "non-contrast-enhanced T1w image with a {architecture} network (weights sha256 "
-    "{sha256_short}) following Bottani et al. [@ce2nce_paper]: intensities min-max scaled, "
+    "{sha256_short}) following Bottani et al. [@ce2nce_paper]: intensities {scaling}, "
     "image resampled to 128x128x128 (trilinear), translated, resampled back to 169x208x179 "
-    "(trilinear) and mapped back to the input's intensity range."
+    "(trilinear) and mapped back to the input's intensity units."
 )
+#: How each intensity normalisation is described in the methods text.
+SCALING_DESC = {
+    "min-max": "min-max scaled to [0, 1]",
+    "white-matter": "scaled so that the median in the MNI152 white-matter prior was 0.4 "
+    "(minimum 0, clipped to [0, 1])",
+}
 
 
 def init_translate_wf(
@@ -21,6 +27,7 @@ def init_translate_wf(
     checkpoint: str,
     architecture: str,
     weights_sha256: str,
+    normalisation: str = "min-max",
     device: str = "auto",
     num_threads: int = 1,
     name: str = "translate_wf",
@@ -38,6 +45,9 @@ def init_translate_wf(
         Checkpoint directory (checked: its sha256 is verified when loaded).
     architecture, weights_sha256
         Recorded in the methods text.
+    normalisation
+        The checkpoint's intensity normalisation (``"min-max"`` or ``"white-matter"``), for the
+        methods text.
     device
         ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
     num_threads
@@ -57,7 +67,9 @@ def init_translate_wf(
     """
     workflow = pe.Workflow(name=name)
     workflow.__desc__ = TRANSLATE_DESC.format(
-        architecture=architecture, sha256_short=weights_sha256[:12]
+        architecture=architecture,
+        sha256_short=weights_sha256[:12],
+        scaling=SCALING_DESC[normalisation],
     )
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["t1w_synthetic"]), name="outputnode")

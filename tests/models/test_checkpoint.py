@@ -20,7 +20,11 @@ from ce2nce_pipeline.models import (
     sha256_file,
     write_model_card,
 )
-from ce2nce_pipeline.models.checkpoint import METADATA_FILE, WEIGHTS_FILE
+from ce2nce_pipeline.models.checkpoint import (
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    checkpoint_normalisation,
+)
 
 # Small networks and inputs: the round trip is about bits, not sizes.
 SMALL = {
@@ -171,6 +175,10 @@ def _edit_metadata(path, edit):
         (lambda m: m["preprocessing"]["resampling"].update(align_corners=True), "resampling"),
         (lambda m: m["preprocessing"]["input_grid"].update(shape=[128, 128, 128]), "input grid"),
         (lambda m: m["preprocessing"]["network_grid"].update(shape=[64, 64]), "network_grid"),
+        (
+            lambda m: m["preprocessing"]["intensity_normalisation"].update(method="z-score"),
+            "unsupported normalisation 'z-score'",
+        ),
     ],
 )
 def test_inconsistent_metadata_is_refused(checkpoint, edit, message):
@@ -222,3 +230,25 @@ def test_model_card(tmp_path):
     assert "AP-HP pairs" in text and "| mae_percent | 2.8 |" in text
     assert "169×208×179" in text and "128×128×128" in text
     assert "doi:10.1186/s12880-024-01242-3" in text
+
+
+def test_white_matter_normalisation_is_recorded_checked_and_described(tmp_path):
+    model = build_model("att_unet", **SMALL["att_unet"][0])
+    plain = save_checkpoint(model, tmp_path / "plain")
+    assert checkpoint_normalisation(read_metadata(plain)) == "min-max"
+    path = save_checkpoint(model, tmp_path / "wm", normalisation="white-matter")
+    record = read_metadata(path)["preprocessing"]["intensity_normalisation"]
+    assert record["method"] == "white-matter"
+    assert record["white_matter_level"] == 0.4 and record["white_matter_prior_threshold"] == 0.9
+    card = write_model_card(path, tmp_path / "card.md").read_text()
+    assert "white-matter prior (p >= 0.9) is 0.4" in card and "min-max scaled" not in card
+    assert "min-max scaled" in write_model_card(plain, tmp_path / "plain.md").read_text()
+    # A checkpoint made with other constants would be fed wrongly scaled images: refused.
+    _edit_metadata(
+        path,
+        lambda m: m["preprocessing"]["intensity_normalisation"].update(white_matter_level=0.6),
+    )
+    with pytest.raises(CheckpointError, match="other constants"):
+        load_checkpoint(path)
+    with pytest.raises(ValueError, match="unknown intensity normalisation 'percentile'"):
+        save_checkpoint(model, tmp_path / "bad", normalisation="percentile")

@@ -16,7 +16,10 @@ from ce2nce_pipeline.models import (
     save_checkpoint,
 )
 from ce2nce_pipeline.models.checkpoint import WEIGHTS_FILE
+from ce2nce_pipeline.science.intensity import white_matter_region
 from ce2nce_pipeline.science.resampling import T1_LINEAR_SHAPE
+
+from ..training import colin_nce
 
 AFFINE = np.array(
     [[-1.0, 0.0, 0.0, 84.0], [0.0, 1.0, 0.0, -120.0], [0.0, 0.0, 1.0, -72.0], [0, 0, 0, 1]]
@@ -87,6 +90,27 @@ def test_identity_network_reproduces_the_input_through_the_whole_pipeline():
     assert error.max() < 0.01 * 900.0
     assert error.mean() < 0.001 * 900.0
     np.testing.assert_array_equal(data, original)
+
+
+def test_white_matter_checkpoint_scales_inputs_on_the_white_matter_not_the_maximum():
+    # Colin27 with an "enhanced vessel" at 4.5 x its white matter: min-max scaling maps the
+    # vessel to 1, white-matter scaling clips it at 2.5 x the white matter.
+    data, _ = colin_nce()
+    wm_median = float(np.median(data[white_matter_region(data.shape)]))
+    data[60:110, 100:104, 140:144] = 4.5 * wm_median
+    image = make_image(data)
+    metadata = {"preprocessing": {"intensity_normalisation": {"method": "white-matter"}}}
+    outputs = {
+        method: Predictor(ScaledIdentity(), metadata=meta, device="cpu").predict(image)
+        for method, meta in (("min-max", None), ("white-matter", metadata))
+    }
+    vessel = (slice(70, 100), slice(101, 103), slice(141, 143))
+    brain = white_matter_region(data.shape)
+    for method, clip in (("min-max", 4.5), ("white-matter", 2.5)):
+        result = outputs[method].get_fdata(dtype=np.float32)
+        assert result[vessel].max() == pytest.approx(clip * wm_median, rel=1e-3), method
+        # Elsewhere only the resampling to 128³ and back separates output from input.
+        assert abs(np.median(result[brain]) - wm_median) < 0.01 * wm_median, method
 
 
 def test_checkpoint_predictor_output_geometry_range_and_determinism(tiny_predictor):

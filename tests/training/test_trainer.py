@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from ce2nce_pipeline.models import Predictor, build_model, load_checkpoint, save_checkpoint
+from ce2nce_pipeline.models import (
+    Predictor,
+    build_model,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+)
+from ce2nce_pipeline.models.checkpoint import checkpoint_normalisation
+from ce2nce_pipeline.science.intensity import white_matter_region
 from ce2nce_pipeline.science.resampling import T1_LINEAR_SHAPE
 from ce2nce_pipeline.training import (
     LOG_COLUMNS,
@@ -145,6 +153,37 @@ def test_generator_training_halves_l1_on_a_real_pair(tmp_path, colin_tsv):
     first, second = predictor.predict(image), predictor.predict(image)
     assert first.shape == T1_LINEAR_SHAPE and np.allclose(first.affine, affine)
     assert np.array_equal(first.get_fdata(), second.get_fdata())
+
+
+def test_white_matter_normalisation_feeds_training_and_is_recorded(tmp_path, colin_tsv):
+    grid = (32, 32, 32)
+    pairs = read_pairs_tsv(colin_tsv)
+    region = white_matter_region(grid)
+    levels = {
+        method: float(
+            np.median(
+                PairedVolumeDataset(pairs, grid, normalisation=method)[0]["ce"][0].numpy()[region]
+            )
+        )
+        for method in ("min-max", "white-matter")
+    }
+    # The artificial ce's enhancement sets its maximum: min-max puts its white matter lower.
+    assert levels["white-matter"] == pytest.approx(0.4, abs=0.02)
+    assert levels["min-max"] < 0.32
+    config = small_config(
+        tmp_path,
+        colin_tsv,
+        network_shape=grid,
+        check_grid=True,
+        epochs=1,
+        intensity_normalisation="white-matter",
+    )
+    result = train(config)
+    assert checkpoint_normalisation(read_metadata(result.best_checkpoint)) == "white-matter"
+    assert Predictor.from_checkpoint(result.best_checkpoint).normalisation == "white-matter"
+    assert "white-matter prior" in (tmp_path / "run" / "model_card.md").read_text()
+    with pytest.raises(ConfigError, match="intensity_normalisation differ"):
+        train(TrainingConfig(**{**config.__dict__, "intensity_normalisation": "min-max"}))
 
 
 def test_best_model_is_chosen_on_validation_not_training_loss(tmp_path):
@@ -374,6 +413,15 @@ def test_runs_refuse_unusable_settings(tmp_path, small_tsv, generator_checkpoint
         train(
             cgan_config(
                 tmp_path / "e", small_tsv, generator_checkpoint, network_shape=(32, 32, 32)
+            )
+        )
+    with pytest.raises(ConfigError, match="from the 'min-max' the generator checkpoint"):
+        train(
+            cgan_config(
+                tmp_path / "h",
+                small_tsv,
+                generator_checkpoint,
+                intensity_normalisation="white-matter",
             )
         )
     if not torch.cuda.is_available():
