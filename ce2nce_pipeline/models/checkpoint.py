@@ -180,15 +180,29 @@ def _normalisation_record(method: str) -> dict[str, Any]:
             "inverse": "network output clipped to [0, 1], then mapped back to the "
             "input's [min, max]",
         }
+    white_matter = (
+        "minimum -> 0, median in the MNI152 2009 white-matter prior "
+        f"(p >= {WHITE_MATTER_PRIOR_THRESHOLD}) -> {WHITE_MATTER_LEVEL}, clipped to [0, 1]"
+    )
+    if method == "white-matter":
+        scope = f"per image, input and target: {white_matter}"
+        inverse = (
+            "network output clipped to [0, 1], then mapped back linearly (the input's minimum "
+            "at 0, its white-matter median at the level)"
+        )
+    else:
+        scope = (
+            f"per image; input (T1w-ce): {white_matter}; target (T1w-nce): min-max over the "
+            "whole volume"
+        )
+        inverse = "network output clipped to [0, 1], then mapped back to the input's [min, max]"
     return {
         "method": method,
         "range": [0.0, 1.0],
-        "scope": "per image: minimum -> 0, median in the MNI152 2009 white-matter prior "
-        f"(p >= {WHITE_MATTER_PRIOR_THRESHOLD}) -> {WHITE_MATTER_LEVEL}, clipped to [0, 1]",
+        "scope": scope,
         "white_matter_level": WHITE_MATTER_LEVEL,
         "white_matter_prior_threshold": WHITE_MATTER_PRIOR_THRESHOLD,
-        "inverse": "network output clipped to [0, 1], then mapped back linearly (the input's "
-        "minimum at 0, its white-matter median at the level)",
+        "inverse": inverse,
     }
 
 
@@ -219,7 +233,7 @@ def save_checkpoint(
         Training metadata; a mapping must use the :class:`TrainingMetadata` field names.
     network_shape : tuple of 3 int
         Grid the network was trained on (128³ in the paper).
-    normalisation : {"min-max", "white-matter"}
+    normalisation : {"min-max", "white-matter", "white-matter-input"}
         How the network's inputs and targets were scaled
         (:mod:`ce2nce_pipeline.science.intensity`); the Predictor scales inputs the same way.
     overwrite : bool
@@ -355,13 +369,13 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         )
     if normalisation not in INTENSITY_NORMALISATIONS:
         raise CheckpointError(f"{metadata_file}: unsupported normalisation {normalisation!r}")
-    if normalisation == "white-matter" and (
+    if normalisation != "min-max" and (
         preprocessing["intensity_normalisation"].get("white_matter_level") != WHITE_MATTER_LEVEL
         or preprocessing["intensity_normalisation"].get("white_matter_prior_threshold")
         != WHITE_MATTER_PRIOR_THRESHOLD
     ):
         raise CheckpointError(
-            f"{metadata_file}: white-matter normalisation with other constants than this "
+            f"{metadata_file}: {normalisation} normalisation with other constants than this "
             f"ce2nce's (level {WHITE_MATTER_LEVEL}, prior threshold "
             f"{WHITE_MATTER_PRIOR_THRESHOLD})"
         )
@@ -429,6 +443,31 @@ def load_checkpoint(
     model.eval()
     LOGGER.info("Loaded %s checkpoint %s (sha256 %s)", name, directory, actual)
     return model, document
+
+
+def _normalisation_text(record: Mapping[str, Any]) -> str:
+    method = record.get("method", "min-max")
+    if method == "min-max":
+        return (
+            "- Intensities min-max scaled to [0, 1] per image; the network output is clipped to "
+            "[0, 1] and mapped back to the input's range."
+        )
+    white_matter = (
+        "scaled per image so that its minimum is 0 and its median in the MNI152 2009 "
+        f"white-matter prior (p >= {record.get('white_matter_prior_threshold')}) is "
+        f"{record.get('white_matter_level')}, clipped to [0, 1]"
+    )
+    if method == "white-matter":
+        return (
+            f"- Intensities (input and target) {white_matter} (`white-matter` normalisation, "
+            "not the paper's min-max); the network output is clipped to [0, 1] and mapped back "
+            "the same way."
+        )
+    return (
+        f"- The input (T1w-ce) is {white_matter}; the target (T1w-nce) was min-max scaled as in "
+        "the paper (`white-matter-input` normalisation); the network output is clipped to "
+        "[0, 1] and mapped back to the input's range."
+    )
 
 
 def _table(rows: list[tuple[str, str]]) -> list[str]:
@@ -509,17 +548,7 @@ def write_model_card(
             f"- Input: a Clinica `t1-linear` image, {grid_in} voxels, 1 mm, "
             f"{pre['input_grid'].get('space', 'MNI152NLin2009cSym')}, finite and not constant."
         ),
-        (
-            "- Intensities min-max scaled to [0, 1] per image; the network output is clipped to "
-            "[0, 1] and mapped back to the input's range."
-            if checkpoint_normalisation(meta) == "min-max"
-            else "- Intensities scaled per image so that its minimum is 0 and its median in the "
-            "MNI152 2009 white-matter prior (p >= "
-            f"{pre['intensity_normalisation'].get('white_matter_prior_threshold')}) is "
-            f"{pre['intensity_normalisation'].get('white_matter_level')}, clipped to [0, 1] "
-            "(`white-matter` normalisation, not the paper's min-max); the network output is "
-            "clipped to [0, 1] and mapped back the same way."
-        ),
+        _normalisation_text(pre["intensity_normalisation"]),
         (
             f"- Resampled to {grid_net} and back with {pre['resampling']['method']} interpolation "
             f"(`align_corners={pre['resampling']['align_corners']}`, "

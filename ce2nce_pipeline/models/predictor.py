@@ -7,7 +7,7 @@ each image::
     synthetic = predictor.predict(nibabel.load("sub-01_ce-gadolinium_..._T1w.nii.gz"))
 
 Each image goes through the steps of Bottani et al. 2024 (§2.2): min-max scaling to [0, 1]
-(or the checkpoint's ``white-matter`` scaling, :mod:`ce2nce_pipeline.science.intensity`),
+(or the normalisation the checkpoint records, :mod:`ce2nce_pipeline.science.intensity`),
 trilinear resampling 169×208×179 → 128³, the network, resampling back, and the inverse
 intensity mapping; the result keeps the input's affine and header.
 """
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..science.intensity import normalise_intensities
+from ..science.intensity import scale_network_input
 from ..science.resampling import (
     NETWORK_SHAPE,
     MinMaxParams,
@@ -197,7 +197,7 @@ class Predictor:
             )
         check_t1_linear_shape(image.shape, source=source)
         data = image.get_fdata(dtype=np.float32, caching="unchanged")
-        return normalise_intensities(data, self.normalisation, source=source)
+        return scale_network_input(data, self.normalisation, source=source)
 
     @contextlib.contextmanager
     def _inference_context(self) -> Iterator[None]:
@@ -252,7 +252,7 @@ class Predictor:
             For another shape, non-finite values or a constant array.
         """
         check_t1_linear_shape(np.shape(data))
-        scaled, params = normalise_intensities(
+        scaled, params = scale_network_input(
             np.asarray(data, dtype=np.float32), self.normalisation
         )
         (output,) = self._run([scaled])

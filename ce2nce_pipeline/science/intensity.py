@@ -1,9 +1,9 @@
 """Intensity normalisation of the networks' inputs and targets.
 
-Two methods, recorded in every checkpoint (``preprocessing.intensity_normalisation``):
+Two ways of scaling one image to [0, 1] (:func:`normalise_intensities`):
 
-``"min-max"`` (the paper, the default)
-    ``(x - min) / (max - min)``: each image spans [0, 1]. On a T1w-ce the maximum is an
+``"min-max"`` (the paper)
+    ``(x - min) / (max - min)``: the image spans [0, 1]. On a T1w-ce the maximum is an
     enhanced vessel, on a T1w-nce the brightest tissue, so the same tissue lands at different
     levels in the two images and the network must estimate the gap from the whole image.
 
@@ -12,13 +12,23 @@ Two methods, recorded in every checkpoint (``preprocessing.intensity_normalisati
     median intensity in the white matter of the MNI152 2009 tissue prior (probability
     >= :data:`WHITE_MATTER_PRIOR_THRESHOLD`) on the t1-linear field of view. Gadolinium does not
     enhance normal white matter, so the same tissue lands at the same level in a T1w-ce and its
-    T1w-nce; intensities above ``wm / WHITE_MATTER_LEVEL`` (enhanced vessels, some fat) are
-    clipped. A departure from the paper, chosen for ce2nce's default model
-    (docs/default_model.md). Needs images on the t1-linear field of view (any matrix size: the
-    prior is resampled to it).
+    T1w-nce; intensities above ``wm / WHITE_MATTER_LEVEL`` (enhanced vessels) are clipped. Needs
+    images on the t1-linear field of view (any matrix size: the prior is resampled to it).
 
-Both return a :class:`~.resampling.MinMaxParams` whose :func:`~.resampling.minmax_unscale` maps
-a network output back to the input's intensity units. Pure functions of arrays.
+A network's *normalisation*, recorded in its checkpoint
+(``preprocessing.intensity_normalisation.method``), says how its input (the T1w-ce) and its
+target (the T1w-nce) were scaled, :data:`NORMALISATION_STEPS`:
+
+- ``"min-max"``: both min-max (the paper, the default);
+- ``"white-matter"``: both white-matter;
+- ``"white-matter-input"``: the input white-matter, the target min-max. The network sees
+  tissue at the same level whatever the enhancement, and its output is in the paper's units,
+  where the clip at 1 (the T1w-nce's brightest tissue) caps any enhancement it leaves. A
+  departure from the paper, chosen for ce2nce's default model (docs/default_model.md).
+
+:func:`scale_network_input` and :func:`scale_network_target` apply them; the first also returns
+the :class:`~.resampling.MinMaxParams` whose :func:`~.resampling.minmax_unscale` maps a network
+output back to the input image's intensity units. Pure functions of arrays.
 """
 
 from __future__ import annotations
@@ -38,16 +48,28 @@ from .resampling import (
 
 __all__ = [
     "INTENSITY_NORMALISATIONS",
+    "NORMALISATION_STEPS",
+    "SCALINGS",
     "WHITE_MATTER_LEVEL",
     "WHITE_MATTER_PRIOR_THRESHOLD",
     "check_normalisation",
     "normalise_intensities",
+    "scale_network_input",
+    "scale_network_target",
     "white_matter_region",
     "white_matter_scale",
 ]
 
-#: Methods :func:`normalise_intensities` knows, in checkpoint metadata spelling.
-INTENSITY_NORMALISATIONS: tuple[str, ...] = ("min-max", "white-matter")
+#: Ways :func:`normalise_intensities` scales one image.
+SCALINGS: tuple[str, ...] = ("min-max", "white-matter")
+#: A network's normalisation (checkpoint spelling) -> (input scaling, target/output scaling).
+NORMALISATION_STEPS: dict[str, tuple[str, str]] = {
+    "min-max": ("min-max", "min-max"),
+    "white-matter": ("white-matter", "white-matter"),
+    "white-matter-input": ("white-matter", "min-max"),
+}
+#: The normalisations a checkpoint may record.
+INTENSITY_NORMALISATIONS: tuple[str, ...] = tuple(NORMALISATION_STEPS)
 #: Where the white-matter median lands with ``"white-matter"``: leaves room up to 2.5x
 #: the white matter before clipping (scalp fat reaches 2.3x in Colin27).
 WHITE_MATTER_LEVEL: float = 0.4
@@ -57,7 +79,7 @@ WHITE_MATTER_PRIOR_THRESHOLD: float = 0.9
 
 
 def check_normalisation(method: str) -> str:
-    """Return ``method`` if it is a known normalisation, else raise ``ValueError``."""
+    """Return ``method`` if it is a known network normalisation, else raise ``ValueError``."""
     if method not in INTENSITY_NORMALISATIONS:
         raise ValueError(
             f"unknown intensity normalisation {method!r}; choose one of "
@@ -158,18 +180,51 @@ def white_matter_scale(
 
 
 def normalise_intensities(
-    data: NDArray[np.floating], method: str = "min-max", *, source: str | None = None
+    data: NDArray[np.floating], scaling: str = "min-max", *, source: str | None = None
 ) -> tuple[NDArray[np.floating], MinMaxParams]:
-    """Scale an image to [0, 1] by ``method`` (see the module docstring).
+    """Scale one image to [0, 1] by ``scaling``, one of :data:`SCALINGS`.
 
     Returns the scaled image and the parameters for :func:`~.resampling.minmax_unscale`.
 
     Raises
     ------
     ValueError
-        For an unknown method or an image the method cannot scale.
+        For an unknown scaling or an image it cannot scale.
     """
-    check_normalisation(method)
-    if method == "min-max":
+    if scaling not in SCALINGS:
+        raise ValueError(
+            f"unknown intensity normalisation {scaling!r}; choose one of {list(SCALINGS)}"
+        )
+    if scaling == "min-max":
         return minmax_scale(data, source=source)
     return white_matter_scale(data, white_matter_region(np.shape(data)), source=source)
+
+
+def scale_network_input(
+    data: NDArray[np.floating], method: str = "min-max", *, source: str | None = None
+) -> tuple[NDArray[np.floating], MinMaxParams]:
+    """Scale a T1w-ce for a network trained with normalisation ``method``.
+
+    Returns
+    -------
+    scaled : numpy.ndarray
+        The network's input, in [0, 1].
+    params : MinMaxParams
+        Maps the network's output back to this image's units: the *target* scaling of
+        ``method`` applied to this image (for ``"white-matter-input"``, its min-max range, as
+        the paper maps outputs back).
+    """
+    input_scaling, output_scaling = NORMALISATION_STEPS[check_normalisation(method)]
+    scaled, params = normalise_intensities(data, input_scaling, source=source)
+    if output_scaling != input_scaling:
+        _, params = normalise_intensities(data, output_scaling, source=source)
+    return scaled, params
+
+
+def scale_network_target(
+    data: NDArray[np.floating], method: str = "min-max", *, source: str | None = None
+) -> NDArray[np.floating]:
+    """Scale a T1w-nce as the target of a network trained with normalisation ``method``."""
+    _, output_scaling = NORMALISATION_STEPS[check_normalisation(method)]
+    scaled, _ = normalise_intensities(data, output_scaling, source=source)
+    return scaled

@@ -6,7 +6,7 @@ A recipe has five tables; every key is optional except ``run.output_dir`` and on
                     resume, max_steps, max_minutes, progress, deterministic
     [data]          pairs_tsv | dataset_dir, validation_fraction, network_shape, check_grid,
                     cache, validation_metrics, intensity_normalisation
-                    ("min-max" | "white-matter")
+                    ("min-max" | "white-matter" | "white-matter-input")
     [model]         architecture, preset, kwargs
     [optimization]  epochs, batch_size, learning_rate, betas, weight_decay, lr_schedule
                     ("constant" | "cosine"), lr_decay_start_epoch, min_learning_rate

@@ -33,7 +33,11 @@ import torch
 from scipy import ndimage
 
 from ..errors import InvalidInputError
-from ..science.intensity import check_normalisation, normalise_intensities
+from ..science.intensity import (
+    check_normalisation,
+    scale_network_input,
+    scale_network_target,
+)
 from ..science.metrics import union_mask
 from ..science.resampling import (
     NETWORK_SHAPE,
@@ -377,21 +381,27 @@ def prepare_volume(
     *,
     source: str = "",
     normalisation: str = "min-max",
+    role: str = "input",
 ) -> np.ndarray:
     """Scale a volume to [0, 1], then resample it to the network grid (trilinear).
 
     The same two steps, in the same order, as the Predictor's input side. ``normalisation`` is
-    ``"min-max"`` (the paper) or ``"white-matter"`` (:mod:`ce2nce_pipeline.science.intensity`).
+    a network normalisation of :mod:`ce2nce_pipeline.science.intensity` (``"min-max"``, the
+    paper's, by default); ``role`` is ``"input"`` (a T1w-ce) or ``"target"`` (a T1w-nce).
 
     Raises
     ------
     InvalidInputError
         If the volume is constant or not finite.
     """
+    if role not in ("input", "target"):
+        raise ValueError(f"role must be 'input' or 'target', got {role!r}")
+    values = np.asarray(data, dtype=np.float32)
     try:
-        scaled, _ = normalise_intensities(
-            np.asarray(data, dtype=np.float32), normalisation, source=source or None
-        )
+        if role == "input":
+            scaled, _ = scale_network_input(values, normalisation, source=source or None)
+        else:
+            scaled = scale_network_target(values, normalisation, source=source or None)
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
     return resample_to_shape(scaled, network_shape)
@@ -507,8 +517,9 @@ class PairedVolumeDataset(torch.utils.data.Dataset):
     cache : bool
         Keep prepared volumes in memory (128³ float32: 8 MiB per volume) instead of reading
         and resampling them at every access.
-    normalisation : {"min-max", "white-matter"}
-        How each volume is scaled to [0, 1] (see :func:`prepare_volume`).
+    normalisation : {"min-max", "white-matter", "white-matter-input"}
+        How each T1w-ce (input) and T1w-nce (target) is scaled to [0, 1] (see
+        :func:`prepare_volume`).
 
     Raises
     ------
@@ -547,9 +558,13 @@ class PairedVolumeDataset(torch.utils.data.Dataset):
             )
         ce_net, nce_net = (
             prepare_volume(
-                data, self.network_shape, source=str(path), normalisation=self.normalisation
+                data,
+                self.network_shape,
+                source=str(path),
+                normalisation=self.normalisation,
+                role=role,
             )
-            for data, path in ((ce, pair.ce), (nce, pair.nce))
+            for data, path, role in ((ce, pair.ce, "input"), (nce, pair.nce, "target"))
         )
         if pair.has_mask:
             mask, source = load_brain_mask(pair, ce.shape)

@@ -19,6 +19,8 @@ SCALING_DESC = {
     "min-max": "min-max scaled to [0, 1]",
     "white-matter": "scaled so that the median in the MNI152 white-matter prior was 0.4 "
     "(minimum 0, clipped to [0, 1])",
+    "white-matter-input": "scaled so that the median in the MNI152 white-matter prior was 0.4 "
+    "(minimum 0, clipped to [0, 1]; the network was trained to output min-max scaled images)",
 }
 
 
@@ -46,8 +48,8 @@ def init_translate_wf(
     architecture, weights_sha256
         Recorded in the methods text.
     normalisation
-        The checkpoint's intensity normalisation (``"min-max"`` or ``"white-matter"``), for the
-        methods text.
+        The checkpoint's intensity normalisation (``"min-max"``, ``"white-matter"`` or
+        ``"white-matter-input"``), for the methods text.
     device
         ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
     num_threads

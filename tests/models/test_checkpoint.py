@@ -250,5 +250,15 @@ def test_white_matter_normalisation_is_recorded_checked_and_described(tmp_path):
     )
     with pytest.raises(CheckpointError, match="other constants"):
         load_checkpoint(path)
+    hybrid = save_checkpoint(model, tmp_path / "hybrid", normalisation="white-matter-input")
+    record = read_metadata(hybrid)["preprocessing"]["intensity_normalisation"]
+    assert (
+        record["method"] == "white-matter-input" and "target (T1w-nce): min-max" in record["scope"]
+    )
+    card = write_model_card(hybrid, tmp_path / "hybrid.md").read_text()
+    assert (
+        "The input (T1w-ce) is scaled per image" in card
+        and "min-max scaled as in the paper" in card
+    )
     with pytest.raises(ValueError, match="unknown intensity normalisation 'percentile'"):
         save_checkpoint(model, tmp_path / "bad", normalisation="percentile")

@@ -111,6 +111,14 @@ def test_white_matter_checkpoint_scales_inputs_on_the_white_matter_not_the_maxim
         assert result[vessel].max() == pytest.approx(clip * wm_median, rel=1e-3), method
         # Elsewhere only the resampling to 128³ and back separates output from input.
         assert abs(np.median(result[brain]) - wm_median) < 0.01 * wm_median, method
+    # white-matter-input: the same input, but the output is read as min-max scaled (the
+    # network's target), so an identity network puts the white matter at 0.4 x the maximum.
+    metadata["preprocessing"]["intensity_normalisation"]["method"] = "white-matter-input"
+    predictor = Predictor(ScaledIdentity(), metadata=metadata, device="cpu")
+    assert predictor.normalisation == "white-matter-input"
+    result = predictor.predict(image).get_fdata(dtype=np.float32)
+    assert np.median(result[brain]) == pytest.approx(0.4 * data.max(), rel=0.01)
+    assert result[vessel].max() == pytest.approx(data.max(), rel=1e-3)
 
 
 def test_checkpoint_predictor_output_geometry_range_and_determinism(tiny_predictor):

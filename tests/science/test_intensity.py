@@ -8,6 +8,8 @@ import pytest
 from ce2nce_pipeline.science.intensity import (
     WHITE_MATTER_LEVEL,
     normalise_intensities,
+    scale_network_input,
+    scale_network_target,
     white_matter_region,
     white_matter_scale,
 )
@@ -83,3 +85,30 @@ def test_unusable_inputs_are_refused_in_one_line(colin):
         normalise_intensities(np.ones((20, 20, 20), np.float32), "white-matter")
     with pytest.raises(ValueError, match="too coarse"):
         white_matter_region((2, 2, 2))
+
+
+def test_network_normalisations_scale_input_and_target_as_recorded(colin):
+    enhanced = colin.copy()
+    enhanced[82:86, 40:170, 150:154] = 2.0 * colin.max()
+    wm_scaled, wm_params = normalise_intensities(enhanced, "white-matter")
+    mm_scaled, mm_params = normalise_intensities(enhanced, "min-max")
+    # The paper's: min-max in, min-max out.
+    scaled, params = scale_network_input(enhanced, "min-max")
+    np.testing.assert_array_equal(scaled, mm_scaled)
+    assert params == mm_params
+    # white-matter-input: the network sees white-matter scaling, its output maps back by the
+    # input's min-max range, and its target is the min-max scaled T1w-nce.
+    scaled, params = scale_network_input(enhanced, "white-matter-input")
+    np.testing.assert_array_equal(scaled, wm_scaled)
+    assert params == mm_params and params.maximum == 2.0 * colin.max()
+    np.testing.assert_array_equal(
+        scale_network_target(colin, "white-matter-input"), normalise_intensities(colin)[0]
+    )
+    scaled, params = scale_network_input(enhanced, "white-matter")
+    assert params == wm_params
+    np.testing.assert_array_equal(
+        scale_network_target(colin, "white-matter"),
+        normalise_intensities(colin, "white-matter")[0],
+    )
+    with pytest.raises(ValueError, match="unknown intensity normalisation 'z-score'"):
+        scale_network_input(colin, "z-score")

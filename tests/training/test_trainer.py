@@ -170,6 +170,13 @@ def test_white_matter_normalisation_feeds_training_and_is_recorded(tmp_path, col
     # The artificial ce's enhancement sets its maximum: min-max puts its white matter lower.
     assert levels["white-matter"] == pytest.approx(0.4, abs=0.02)
     assert levels["min-max"] < 0.32
+    # white-matter-input: the ce as white-matter, the nce target as min-max (the paper's).
+    hybrid = PairedVolumeDataset(pairs, grid, normalisation="white-matter-input")[0]
+    paper = PairedVolumeDataset(pairs, grid)[0]
+    white_matter = PairedVolumeDataset(pairs, grid, normalisation="white-matter")[0]
+    assert torch.equal(hybrid["ce"], white_matter["ce"])
+    assert torch.equal(hybrid["nce"], paper["nce"])
+    assert not torch.equal(hybrid["nce"], white_matter["nce"])
     config = small_config(
         tmp_path,
         colin_tsv,
