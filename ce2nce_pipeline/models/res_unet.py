@@ -65,6 +65,13 @@ class ResUNet(nn.Module):
         convolution starts at zero, so an untrained network is the identity). Not in the
         paper: its first layer is strided, so without this the output is rebuilt from
         half-resolution features only. Needs ``in_channels == out_channels``.
+    global_gain : bool
+        With ``global_residual``, multiply the added input by a gain computed per image from the
+        whole input (a strided convolution without normalisation, global average pooling and a
+        linear layer that starts at zero, so the gain starts at 1): ``output = gain(x) * x +
+        body(x)``. For targets scaled differently from the input (the ``white-matter-input``
+        normalisation), the full-resolution detail then comes through at the target's contrast
+        instead of being rebuilt from half-resolution features. Not in the paper.
 
     Raises
     ------
@@ -82,6 +89,7 @@ class ResUNet(nn.Module):
         residual_convs: Sequence[int] | None = None,
         final_activation: str = "tanh",
         global_residual: bool = False,
+        global_gain: bool = False,
     ) -> None:
         super().__init__()
         positive_int("in_channels", in_channels)
@@ -105,6 +113,10 @@ class ResUNet(nn.Module):
             raise ValueError(f"global_residual must be a bool, got {global_residual!r}")
         if global_residual and in_channels != out_channels:
             raise ValueError("global_residual needs in_channels == out_channels")
+        if not isinstance(global_gain, bool):
+            raise ValueError(f"global_gain must be a bool, got {global_gain!r}")
+        if global_gain and not global_residual:
+            raise ValueError("global_gain needs global_residual=True")
         self.global_residual = global_residual
         self.config = {
             "in_channels": in_channels,
@@ -114,6 +126,7 @@ class ResUNet(nn.Module):
             "residual_convs": residual_convs,
             "final_activation": final_activation,
             "global_residual": global_residual,
+            "global_gain": global_gain,
         }
         self.depth = depth
         channels = [base_channels * 2 ** min(i, depth - 2) for i in range(depth)]
@@ -154,6 +167,19 @@ class ResUNet(nn.Module):
         if global_residual:
             nn.init.zeros_(self.final[1].weight)
             nn.init.zeros_(self.final[1].bias)
+        # Global statistics of the input (no normalisation, so absolute levels are kept) to one
+        # gain per image and channel; the last layer starts at zero: gain 1, the plain residual.
+        self.gain: nn.Sequential | None = None
+        if global_gain:
+            self.gain = nn.Sequential(
+                nn.Conv3d(in_channels, base_channels, 3, stride=4, padding=1),
+                nn.LeakyReLU(0.2),
+                nn.AdaptiveAvgPool3d(1),
+                nn.Flatten(),
+                nn.Linear(base_channels, out_channels),
+            )
+            nn.init.zeros_(self.gain[-1].weight)
+            nn.init.zeros_(self.gain[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Translate a batch of volumes.
@@ -183,4 +209,8 @@ class ResUNet(nn.Module):
         for up, res in zip(self.up, self.up_res, strict=True):
             x = torch.cat((res(up(x)), skips.pop()), dim=1)
         out = self.final(x)
-        return image + out if self.global_residual else out
+        if not self.global_residual:
+            return out
+        if self.gain is not None:
+            image = image * (1.0 + self.gain(image))[:, :, None, None, None]
+        return image + out

@@ -233,3 +233,29 @@ def test_res_unet_global_residual_starts_as_identity_and_learns_a_correction():
         build_model("res_unet", in_channels=2, out_channels=1, global_residual=True)
     with pytest.raises(ValueError, match="bool"):
         build_model("res_unet", global_residual="yes")
+
+
+def test_res_unet_global_gain_multiplies_the_input_by_a_gain_per_image():
+    torch.manual_seed(0)
+    model = build_model(
+        "res_unet", base_channels=4, depth=3, global_residual=True, global_gain=True
+    ).eval()
+    # Two images of different brightness.
+    x = torch.rand(2, 1, 32, 32, 32) * torch.tensor([0.3, 1.0])[:, None, None, None, None]
+    assert torch.equal(model(x), x)  # gain 1 and a zero body at first
+    assert model_config(model)["global_gain"] is True
+    with torch.no_grad():
+        model.gain[-1].bias.fill_(1.0)
+    torch.testing.assert_close(model(x), 2.0 * x)  # the body is still zero: gain 2 exactly
+    with torch.no_grad():
+        model.gain[-1].weight.fill_(3.0)
+    with torch.no_grad():
+        ratio = model(x) / x
+    gains = [float(ratio[i].mean()) for i in range(2)]
+    for i in range(2):  # one gain per image, read from its whole content
+        torch.testing.assert_close(ratio[i], torch.full_like(ratio[i], gains[i]))
+    assert abs(gains[0] - gains[1]) > 0.01
+    with pytest.raises(ValueError, match="global_gain needs global_residual"):
+        build_model("res_unet", global_gain=True)
+    with pytest.raises(ValueError, match="bool"):
+        build_model("res_unet", global_residual=True, global_gain=1)
