@@ -24,7 +24,7 @@ target (the T1w-nce) were scaled, :data:`NORMALISATION_STEPS`:
 - ``"white-matter-input"``: the input white-matter, the target min-max. The network sees
   tissue at the same level whatever the enhancement, and its output is in the paper's units,
   where the clip at 1 (the T1w-nce's brightest tissue) caps any enhancement it leaves. A
-  departure from the paper, chosen for ce2nce's default model (docs/default_model.md).
+  departure from the paper, measured for the default model (docs/default_model.md).
 
 :func:`scale_network_input` and :func:`scale_network_target` apply them; the first also returns
 the :class:`~.resampling.MinMaxParams` whose :func:`~.resampling.minmax_unscale` maps a network
