@@ -76,8 +76,9 @@ class ResUNet(nn.Module):
         linear layer that starts at zero, so the gain starts at 1; its output is multiplied by
         :data:`GAIN_SCALE`): ``output = gain(x) * x + body(x)``. For targets scaled differently
         from the input (the ``white-matter-input`` normalisation), the full-resolution detail
-        then comes through at the target's contrast instead of being rebuilt from
-        half-resolution features. Not in the paper.
+        can then come through at the target's contrast instead of being rebuilt from
+        half-resolution features. Not in the paper, and experimental: in the one run made with
+        it the gain reached only 1.05 where 2 was needed (docs/default_model.md).
 
     Raises
     ------

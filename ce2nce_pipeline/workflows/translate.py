@@ -6,6 +6,7 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from ..interfaces.translate import TranslateCeToNce
+from ..science.intensity import WHITE_MATTER_LEVEL
 
 TRANSLATE_DESC = (
     "Each contrast-enhanced T1w image in t1-linear space was translated into a synthetic "
@@ -15,12 +16,15 @@ TRANSLATE_DESC = (
     "(trilinear) and mapped back to the input's intensity units."
 )
 #: How each intensity normalisation is described in the methods text.
+_WHITE_MATTER_DESC = (
+    f"scaled so that the median in the MNI152 white-matter prior was {WHITE_MATTER_LEVEL} "
+    "(minimum 0, clipped to [0, 1]"
+)
 SCALING_DESC = {
     "min-max": "min-max scaled to [0, 1]",
-    "white-matter": "scaled so that the median in the MNI152 white-matter prior was 0.4 "
-    "(minimum 0, clipped to [0, 1])",
-    "white-matter-input": "scaled so that the median in the MNI152 white-matter prior was 0.4 "
-    "(minimum 0, clipped to [0, 1]; the network was trained to output min-max scaled images)",
+    "white-matter": f"{_WHITE_MATTER_DESC})",
+    "white-matter-input": f"{_WHITE_MATTER_DESC}; the network was trained to output min-max "
+    "scaled images)",
 }
 
 
