@@ -77,8 +77,9 @@ class ResUNet(nn.Module):
         :data:`GAIN_SCALE`): ``output = gain(x) * x + body(x)``. For targets scaled differently
         from the input (the ``white-matter-input`` normalisation), the full-resolution detail
         can then come through at the target's contrast instead of being rebuilt from
-        half-resolution features. Not in the paper, and experimental: in the one run made with
-        it the gain reached only 1.05 where 2 was needed (docs/default_model.md).
+        half-resolution features. Not in the paper, and experimental: learned from the L1 loss
+        alone it reached only 1.05 where 2 was needed (docs/default_model.md), so training
+        supervises it with each pair's measured intensity ratio (``gain_loss_weight``).
 
     Raises
     ------
@@ -218,7 +219,17 @@ class ResUNet(nn.Module):
         out = self.final(x)
         if not self.global_residual:
             return out
-        if self.gain is not None:
-            gain = 1.0 + GAIN_SCALE * self.gain(image)
+        gain = self.predict_gain(image)
+        if gain is not None:
             image = image * gain[:, :, None, None, None]
         return image + out
+
+    def predict_gain(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The ``global_gain`` of each image and channel (``N × out_channels``), or None.
+
+        Training can supervise it (``[optimization] gain_loss_weight``) with
+        :func:`~ce2nce_pipeline.training.losses.gain_target` of each pair.
+        """
+        if self.gain is None:
+            return None
+        return 1.0 + GAIN_SCALE * self.gain(x)

@@ -9,7 +9,8 @@ A recipe has five tables; every key is optional except ``run.output_dir`` and on
                     ("min-max" | "white-matter" | "white-matter-input")
     [model]         architecture, preset, kwargs
     [optimization]  epochs, batch_size, learning_rate, betas, weight_decay, lr_schedule
-                    ("constant" | "cosine"), lr_decay_start_epoch, min_learning_rate
+                    ("constant" | "cosine"), lr_decay_start_epoch, min_learning_rate,
+                    gain_loss_weight
     [cgan]          generator_checkpoint, discriminator_preset, discriminator_kwargs,
                     pretrain_epochs, patches ("paper" | "cover"), patch_size, patch_stride,
                     discriminator_learning_rate, l1_weight, adversarial_weight,
@@ -439,6 +440,7 @@ class TrainingConfig:
     lr_schedule: str = setting("constant", section="optimization", convert=as_str(LR_SCHEDULES))
     lr_decay_start_epoch: int = setting(0, section="optimization", convert=as_int(0))
     min_learning_rate: float = setting(0.0, section="optimization", convert=as_float(0.0))
+    gain_loss_weight: float = setting(1.0, section="optimization", convert=as_float(0.0))
 
     generator_checkpoint: Path | None = setting(
         None, section="cgan", convert=optional(as_path), path=True

@@ -6,6 +6,9 @@
   label). The generator loss is ``L1(generated, true) + LSGAN(D(generated), real label)``; the
   discriminator loss is the mean of ``LSGAN(D(true), real label)`` and
   ``LSGAN(D(generated), fake label)``.
+- A generator with a global gain (Res-U-Net ``global_gain``, not in the paper) can also be
+  supervised on its gain: L1 between the predicted gain and :func:`gain_target`, the pair's
+  median intensity ratio T1w-nce / T1w-ce.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ __all__ = [
     "FAKE_LABEL_RANGE",
     "REAL_LABEL_RANGE",
     "SoftLabels",
+    "GAIN_FOREGROUND_FRACTION",
     "discriminator_loss",
+    "gain_loss",
+    "gain_target",
     "generator_adversarial_loss",
     "l1_loss",
     "lsgan_loss",
@@ -36,6 +42,56 @@ def l1_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ"
         )
     return F.l1_loss(prediction, target)
+
+
+#: Voxels brighter than this fraction of the T1w-ce's maximum count in :func:`gain_target`
+#: (leaves out the background).
+GAIN_FOREGROUND_FRACTION: float = 0.1
+
+
+def gain_target(ce: torch.Tensor, nce: torch.Tensor) -> torch.Tensor:
+    """The gain that maps each T1w-ce onto its T1w-nce: median of ``nce / ce`` in the foreground.
+
+    Computed per image and channel over the voxels where the (scaled) T1w-ce exceeds
+    :data:`GAIN_FOREGROUND_FRACTION` of its maximum. The median ignores the enhanced voxels (a
+    small minority) and follows the bulk of the tissue: with the ``white-matter-input``
+    normalisation it is the target's contrast over the input's, about 1.1 for an image with a
+    head and 2.2 for a skull-stripped one.
+
+    Parameters
+    ----------
+    ce, nce : torch.Tensor
+        ``N × C × ...`` network input and target, same shape.
+
+    Returns
+    -------
+    torch.Tensor
+        ``N × C``, detached (a target).
+    """
+    if ce.shape != nce.shape or ce.ndim < 3:
+        raise ValueError(f"ce {tuple(ce.shape)} and nce {tuple(nce.shape)} must be N×C×... alike")
+    with torch.no_grad():
+        flat_ce = ce.detach().flatten(2)
+        flat_nce = nce.detach().flatten(2)
+        peak = flat_ce.amax(dim=2, keepdim=True)
+        gains = torch.empty(flat_ce.shape[:2], dtype=ce.dtype, device=ce.device)
+        for n in range(flat_ce.shape[0]):
+            for c in range(flat_ce.shape[1]):
+                inside = flat_ce[n, c] > GAIN_FOREGROUND_FRACTION * peak[n, c, 0]
+                if not bool(inside.any()):
+                    gains[n, c] = 1.0
+                    continue
+                gains[n, c] = torch.median(flat_nce[n, c][inside] / flat_ce[n, c][inside])
+    return gains
+
+
+def gain_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between predicted and target gains (``N × C`` each)."""
+    if predicted.shape != target.shape:
+        raise ValueError(
+            f"predicted gain {tuple(predicted.shape)} and target {tuple(target.shape)} differ"
+        )
+    return F.l1_loss(predicted, target)
 
 
 def lsgan_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

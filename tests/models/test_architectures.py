@@ -256,6 +256,9 @@ def test_res_unet_global_gain_multiplies_the_input_by_a_gain_per_image():
     for i in range(2):  # one gain per image, read from its whole content
         torch.testing.assert_close(ratio[i], torch.full_like(ratio[i], gains[i]))
     assert abs(gains[0] - gains[1]) > 0.01
+    with torch.no_grad():  # predict_gain is the gain forward applies
+        torch.testing.assert_close(model.predict_gain(x)[:, 0], torch.tensor(gains))
+    assert build_model("res_unet", base_channels=4, depth=3).predict_gain(x) is None
     with pytest.raises(ValueError, match="global_gain needs global_residual"):
         build_model("res_unet", global_gain=True)
     with pytest.raises(ValueError, match="bool"):

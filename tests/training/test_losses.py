@@ -8,6 +8,8 @@ import torch
 from ce2nce_pipeline.training.losses import (
     SoftLabels,
     discriminator_loss,
+    gain_loss,
+    gain_target,
     generator_adversarial_loss,
     l1_loss,
     lsgan_loss,
@@ -39,6 +41,25 @@ def test_lsgan_and_l1_definitions():
     assert l1_loss(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 0.0])).item() == 2.0
     with pytest.raises(ValueError):
         lsgan_loss(scores, labels[:1])
+
+
+def test_gain_target_is_the_tissue_ratio_whatever_the_enhancement_and_background():
+    generator = torch.Generator().manual_seed(0)
+    tissue = 0.3 + 0.5 * torch.rand(2, 1, 16, 16, 16, generator=generator)
+    tissue[:, :, :4] = 0.0  # background, left out
+    nce = tissue * torch.tensor([2.2, 1.1])[:, None, None, None, None]
+    ce = tissue.clone()
+    ce[:, :, 8:10] *= 3.0  # enhanced slab (1/8 of the voxels): brighter in the ce only
+    torch.testing.assert_close(gain_target(ce, nce), torch.tensor([[2.2], [1.1]]))
+    # Not the least-squares or mean ratio, which the enhanced voxels would pull down.
+    assert float((nce / ce.clamp(min=1e-6))[0][ce[0] > 0].mean()) < 2.1
+    assert gain_loss(torch.tensor([[2.0], [1.0]]), torch.tensor([[2.2], [1.1]])).item() == (
+        pytest.approx(0.15)
+    )
+    with pytest.raises(ValueError, match="differ"):
+        gain_loss(torch.ones(2, 1), torch.ones(1, 1))
+    with pytest.raises(ValueError, match="alike"):
+        gain_target(ce, nce[:1])
 
 
 def test_discriminator_and_generator_losses_use_the_right_labels():

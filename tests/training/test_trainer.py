@@ -32,9 +32,17 @@ from ce2nce_pipeline.training import (
     read_pairs_tsv,
     train,
 )
-from ce2nce_pipeline.training.trainer import STATE_FILE
+from ce2nce_pipeline.training.losses import gain_target
+from ce2nce_pipeline.training.trainer import GAIN_LEARNING_RATE_FACTOR, STATE_FILE
 
-from . import brightened, colin_nce, smooth_rows, write_pairs, write_small_pairs
+from . import (
+    brightened,
+    colin_brain_mask,
+    colin_nce,
+    smooth_rows,
+    write_pairs,
+    write_small_pairs,
+)
 
 SMALL_GRID = (16, 16, 16)
 SMALL_NET = {"base_channels": 2, "depth": 2}
@@ -477,3 +485,65 @@ def test_minimum_rate_above_the_rate_is_refused(tmp_path, small_tsv):
         small_config(tmp_path, small_tsv, lr_schedule="cosine", min_learning_rate=1.0)
     with pytest.raises(ConfigError, match="lr_schedule must be one of"):
         small_config(tmp_path, small_tsv, lr_schedule="step")
+
+
+def test_supervised_global_gain_learns_each_pairs_intensity_ratio(tmp_path):
+    # white-matter-input: the ce's white matter at 0.4, the nce min-max. With a head the
+    # nce's maximum is scalp fat, skull-stripped its brightest white matter, so the target's
+    # contrast is 1.1 or 2.3 times the input's: one gain per image, read from the image.
+    grid = (32, 32, 32)
+    nce, affine = colin_nce()
+    stripped = nce * colin_brain_mask()
+    rows = []
+    images = ((nce, "train"), (stripped, "train"), (nce, "validation"))
+    for index, (data, split) in enumerate(images):
+        ce = brightened(data, phase=0.7 * index)
+        rows.append({"ce": f"{index}_ce.nii", "nce": f"{index}_nce.nii", "split": split})
+        nib.save(nib.Nifti1Image(ce, affine), tmp_path / rows[-1]["ce"])
+        nib.save(nib.Nifti1Image(data, affine), tmp_path / rows[-1]["nce"])
+    # Each training pair listed 5 times: 10 steps an epoch, fewer checkpoints written.
+    rows = [rows[0], rows[1]] * 5 + [rows[2]]
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text(
+        "pair_id\tce\tnce\tsplit\n"
+        + "".join(f"p{i}\t{r['ce']}\t{r['nce']}\t{r['split']}\n" for i, r in enumerate(rows))
+    )
+    pairs = read_pairs_tsv(tsv)[:2]
+    dataset = PairedVolumeDataset(pairs, grid, normalisation="white-matter-input")
+    ce = torch.stack([dataset[i]["ce"] for i in range(2)])
+    wanted = gain_target(ce, torch.stack([dataset[i]["nce"] for i in range(2)]))
+    assert 1.0 < float(wanted[0]) < 1.2 and float(wanted[1]) > 2.0, wanted
+
+    def learned_gains(weight, name):
+        config = small_config(
+            tmp_path / name,
+            tsv,
+            network_shape=grid,
+            check_grid=True,
+            architecture="res_unet",
+            preset="tiny",
+            model_kwargs={
+                "base_channels": 8,  # the default model's width (its gain branch's too)
+                "depth": 2,
+                "global_residual": True,
+                "global_gain": True,
+            },
+            intensity_normalisation="white-matter-input",
+            epochs=30,  # 300 steps
+            batch_size=1,
+            learning_rate=1e-4,  # the paper's: the gain branch trains at 10 times that
+            gain_loss_weight=weight,
+        )
+        train(config)
+        model, metadata = load_checkpoint(tmp_path / name / "run" / "last" / "generator")
+        with torch.no_grad():
+            return model.eval().predict_gain(ce), metadata["training"]["hyperparameters"]
+
+    supervised, hyperparameters = learned_gains(1.0, "supervised")
+    unsupervised, plain = learned_gains(0.0, "unsupervised")
+    error = (supervised - wanted).abs() / wanted
+    assert float(error.max()) < 0.05, (supervised, wanted)
+    assert float((unsupervised - wanted).abs()[1] / wanted[1]) > 0.2, (unsupervised, wanted)
+    assert hyperparameters["loss"] == "L1 + 1 x L1(gain)"
+    assert hyperparameters["gain_learning_rate_factor"] == GAIN_LEARNING_RATE_FACTOR
+    assert plain["loss"] == "L1" and "gain_learning_rate_factor" not in plain
