@@ -23,6 +23,31 @@ __all__ = ["GAIN_SCALE", "ResUNet", "ResidualModule"]
 GAIN_SCALE = 25.0
 
 
+class _GainBranch(nn.Module):
+    """Per-image gain features: ``N×C×D×H×W`` → ``N × out_channels`` (0 at initialisation).
+
+    A stride-4 convolution without normalisation (absolute levels are kept), then global
+    average pooling (how much tissue and head there is) and global max pooling (the brightest
+    tissue: scalp fat sets a head's T1w-nce maximum), then a small MLP whose last layer starts
+    at zero.
+    """
+
+    def __init__(self, in_channels: int, width: int, out_channels: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv3d(in_channels, width, 3, stride=4, padding=1), nn.LeakyReLU(0.2)
+        )
+        self.head = nn.Sequential(
+            nn.Linear(2 * width, width), nn.LeakyReLU(0.2), nn.Linear(width, out_channels)
+        )
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.features(x).flatten(2)
+        return self.head(torch.cat((features.mean(dim=2), features.amax(dim=2)), dim=1))
+
+
 class ResidualModule(nn.Module):
     """``x + body(x)`` where ``body`` is ``num_convs`` × (Conv3d 3³ + LeakyReLU(0.2)).
 
@@ -72,9 +97,10 @@ class ResUNet(nn.Module):
         half-resolution features only. Needs ``in_channels == out_channels``.
     global_gain : bool
         With ``global_residual``, multiply the added input by a gain computed per image from the
-        whole input (a strided convolution without normalisation, global average pooling and a
-        linear layer that starts at zero, so the gain starts at 1; its output is multiplied by
-        :data:`GAIN_SCALE`): ``output = gain(x) * x + body(x)``. For targets scaled differently
+        whole input (a strided convolution without normalisation, global average and max
+        pooling and a small MLP whose last layer starts at zero, so the gain starts at 1; its
+        output is multiplied by :data:`GAIN_SCALE`): ``output = gain(x) * x + body(x)``. For
+        targets scaled differently
         from the input (the ``white-matter-input`` normalisation), the full-resolution detail
         can then come through at the target's contrast instead of being rebuilt from
         half-resolution features. Not in the paper, and experimental: learned from the L1 loss
@@ -177,17 +203,9 @@ class ResUNet(nn.Module):
             nn.init.zeros_(self.final[1].bias)
         # Global statistics of the input (no normalisation, so absolute levels are kept) to one
         # gain per image and channel; the last layer starts at zero: gain 1, the plain residual.
-        self.gain: nn.Sequential | None = None
+        self.gain: _GainBranch | None = None
         if global_gain:
-            self.gain = nn.Sequential(
-                nn.Conv3d(in_channels, base_channels, 3, stride=4, padding=1),
-                nn.LeakyReLU(0.2),
-                nn.AdaptiveAvgPool3d(1),
-                nn.Flatten(),
-                nn.Linear(base_channels, out_channels),
-            )
-            nn.init.zeros_(self.gain[-1].weight)
-            nn.init.zeros_(self.gain[-1].bias)
+            self.gain = _GainBranch(in_channels, base_channels, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Translate a batch of volumes.

@@ -55,8 +55,8 @@ def gain_target(ce: torch.Tensor, nce: torch.Tensor) -> torch.Tensor:
     Computed per image and channel over the voxels where the (scaled) T1w-ce exceeds
     :data:`GAIN_FOREGROUND_FRACTION` of its maximum. The median ignores the enhanced voxels (a
     small minority) and follows the bulk of the tissue: with the ``white-matter-input``
-    normalisation it is the target's contrast over the input's, about 1.1 for an image with a
-    head and 2.2 for a skull-stripped one.
+    normalisation it is the target's contrast over the input's, about 1.7 for an image with a
+    head and 3.3 for a skull-stripped one.
 
     Parameters
     ----------

@@ -246,10 +246,10 @@ def test_res_unet_global_gain_multiplies_the_input_by_a_gain_per_image():
     assert torch.equal(model(x), x)  # gain 1 and a zero body at first
     assert model_config(model)["global_gain"] is True
     with torch.no_grad():
-        model.gain[-1].bias.fill_(1.0 / GAIN_SCALE)
+        model.gain.head[-1].bias.fill_(1.0 / GAIN_SCALE)
     torch.testing.assert_close(model(x), 2.0 * x)  # the body is still zero: gain 2 exactly
     with torch.no_grad():
-        model.gain[-1].weight.fill_(0.1)
+        model.gain.head[-1].weight.fill_(0.1)
     with torch.no_grad():
         ratio = model(x) / x
     gains = [float(ratio[i].mean()) for i in range(2)]

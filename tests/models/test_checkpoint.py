@@ -239,9 +239,9 @@ def test_white_matter_normalisation_is_recorded_checked_and_described(tmp_path):
     path = save_checkpoint(model, tmp_path / "wm", normalisation="white-matter")
     record = read_metadata(path)["preprocessing"]["intensity_normalisation"]
     assert record["method"] == "white-matter"
-    assert record["white_matter_level"] == 0.4 and record["white_matter_prior_threshold"] == 0.9
+    assert record["white_matter_level"] == 0.25 and record["white_matter_prior_threshold"] == 0.9
     card = write_model_card(path, tmp_path / "card.md").read_text()
-    assert "white-matter prior (p >= 0.9) is 0.4" in card and "min-max scaled" not in card
+    assert "white-matter prior (p >= 0.9) is 0.25" in card and "min-max scaled" not in card
     assert "min-max scaled" in write_model_card(plain, tmp_path / "plain.md").read_text()
     # A checkpoint made with other constants would be fed wrongly scaled images: refused.
     _edit_metadata(

@@ -16,7 +16,7 @@ from ce2nce_pipeline.models import (
     save_checkpoint,
 )
 from ce2nce_pipeline.models.checkpoint import WEIGHTS_FILE
-from ce2nce_pipeline.science.intensity import white_matter_region
+from ce2nce_pipeline.science.intensity import WHITE_MATTER_LEVEL, white_matter_region
 from ce2nce_pipeline.science.resampling import T1_LINEAR_SHAPE
 
 from ..training import colin_nce
@@ -94,7 +94,7 @@ def test_identity_network_reproduces_the_input_through_the_whole_pipeline():
 
 def test_white_matter_checkpoint_scales_inputs_on_the_white_matter_not_the_maximum():
     # Colin27 with an "enhanced vessel" at 4.5 x its white matter: min-max scaling maps the
-    # vessel to 1, white-matter scaling clips it at 2.5 x the white matter.
+    # vessel to 1, white-matter scaling clips it at 1 / WHITE_MATTER_LEVEL = 4 x the white matter.
     data, _ = colin_nce()
     wm_median = float(np.median(data[white_matter_region(data.shape)]))
     data[60:110, 100:104, 140:144] = 4.5 * wm_median
@@ -106,18 +106,18 @@ def test_white_matter_checkpoint_scales_inputs_on_the_white_matter_not_the_maxim
     }
     vessel = (slice(70, 100), slice(101, 103), slice(141, 143))
     brain = white_matter_region(data.shape)
-    for method, clip in (("min-max", 4.5), ("white-matter", 2.5)):
+    for method, clip in (("min-max", 4.5), ("white-matter", 1.0 / WHITE_MATTER_LEVEL)):
         result = outputs[method].get_fdata(dtype=np.float32)
         assert result[vessel].max() == pytest.approx(clip * wm_median, rel=1e-3), method
         # Elsewhere only the resampling to 128³ and back separates output from input.
         assert abs(np.median(result[brain]) - wm_median) < 0.01 * wm_median, method
     # white-matter-input: the same input, but the output is read as min-max scaled (the
-    # network's target), so an identity network puts the white matter at 0.4 x the maximum.
+    # network's target), so an identity network puts the white matter at 0.25 x the maximum.
     metadata["preprocessing"]["intensity_normalisation"]["method"] = "white-matter-input"
     predictor = Predictor(ScaledIdentity(), metadata=metadata, device="cpu")
     assert predictor.normalisation == "white-matter-input"
     result = predictor.predict(image).get_fdata(dtype=np.float32)
-    assert np.median(result[brain]) == pytest.approx(0.4 * data.max(), rel=0.01)
+    assert np.median(result[brain]) == pytest.approx(WHITE_MATTER_LEVEL * data.max(), rel=0.01)
     assert result[vessel].max() == pytest.approx(data.max(), rel=1e-3)
 
 
