@@ -17,7 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .checkpoint import TrainingMetadata, load_checkpoint, save_checkpoint, write_model_card
+from .checkpoint import (
+    TrainingMetadata,
+    checkpoint_normalisation,
+    load_checkpoint,
+    save_checkpoint,
+    write_model_card,
+)
 
 #: Name under which the default model appears in sidecars and logs.
 DEFAULT_MODEL_NAME = "ce2nce-default-simulated"
@@ -137,6 +143,8 @@ def package_default_model(
             staging / "checkpoint",
             TrainingMetadata.from_mapping(training),
             network_shape=network_shape,
+            # The Predictor scales inputs as the checkpoint records: a re-save must keep it.
+            normalisation=checkpoint_normalisation(metadata),
         )
         card = write_model_card(checkpoint, checkpoint / "MODEL_CARD.md")
         text = card.read_text(encoding="utf-8")
