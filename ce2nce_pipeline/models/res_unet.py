@@ -100,12 +100,12 @@ class ResUNet(nn.Module):
         whole input (a strided convolution without normalisation, global average and max
         pooling and a small MLP whose last layer starts at zero, so the gain starts at 1; its
         output is multiplied by :data:`GAIN_SCALE`): ``output = gain(x) * x + body(x)``. For
-        targets scaled differently
-        from the input (the ``white-matter-input`` normalisation), the full-resolution detail
-        can then come through at the target's contrast instead of being rebuilt from
-        half-resolution features. Not in the paper, and experimental: learned from the L1 loss
-        alone it reached only 1.05 where 2 was needed (docs/default_model.md), so training
-        supervises it with each pair's measured intensity ratio (``gain_loss_weight``).
+        targets scaled differently from the input (the ``white-matter-input`` normalisation),
+        the full-resolution detail can then come through at the target's contrast instead of
+        being rebuilt from half-resolution features. Not in the paper; learned from the L1 loss
+        alone it hardly moved from 1 (docs/default_model.md), so training supervises it with
+        each pair's measured intensity ratio (``gain_loss_weight``). The shipped default model
+        uses it.
 
     Raises
     ------

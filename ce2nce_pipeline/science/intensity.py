@@ -73,7 +73,7 @@ INTENSITY_NORMALISATIONS: tuple[str, ...] = tuple(NORMALISATION_STEPS)
 #: Where the white-matter median lands with ``"white-matter"``: leaves room up to 4x the
 #: white matter before clipping. Scalp fat reaches 2.3x in Colin27 and up to 2.8x after the
 #: training set's intensity augmentation; at 0.4 (2.5x) it was clipped, which hid from the
-#: network the level that sets the target's maximum (measured: docs/default_model.md).
+#: network the level that sets the target's maximum (docs/training.md).
 WHITE_MATTER_LEVEL: float = 0.25
 #: White-matter prior probability above which a voxel counts as white matter (about 300,000
 #: voxels of the t1-linear grid).
