@@ -27,7 +27,7 @@ class RunConfig:
     plugin_args: dict[str, Any] = field(default_factory=dict)
     model: Path | None = None
     device: str = "auto"
-    mask_backend: str = "template"
+    mask_backend: str = "hdbet"
     seg_backend: str = "ants"
     group_by: str | None = None
     skip_bids_validation: bool = False

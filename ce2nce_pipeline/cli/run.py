@@ -95,6 +95,7 @@ def _check_translation_model(config: RunConfig, n_ce: int) -> dict[str, str] | N
         "Architecture": metadata["architecture"]["name"],
         "WeightsSha256": metadata["weights"]["sha256"],
         "IntensityNormalisation": checkpoint_normalisation(metadata),
+        "NetworkGrid": "x".join(map(str, metadata["preprocessing"]["network_grid"]["shape"])),
     }
 
 
@@ -199,6 +200,7 @@ def run_participant(config: RunConfig) -> int:
 SUBCOMMANDS = {
     "simulate": "ce2nce_pipeline.cli.simulate",
     "training-set": "ce2nce_pipeline.cli.training_set",
+    "real-pairs": "ce2nce_pipeline.cli.real_pairs",
     "package-default-model": "ce2nce_pipeline.cli.package_model",
 }
 

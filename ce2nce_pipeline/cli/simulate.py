@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-augmentation", action="store_true", help="use the base images as they are"
     )
     parser.add_argument(
+        "--separate-series",
+        action="store_true",
+        help="make each pair two series: the nce gets its own acquisition effects (noise, "
+        "bias, blur, slices) and the ce a rigid motion of up to 3 mm / 3 degrees",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="write into a non-empty output folder"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -179,20 +185,29 @@ def _run(args: argparse.Namespace) -> int:
             params = params.with_components(args.components)
         anatomy = build_anatomy(nce, params.space)
         ce, info = simulate_ce(nce, params, seed=sim_seed, anatomy=anatomy)
+        nce_image = info.nce_image
         provenance = {
             "SimulationBaseImage": str(name),
             "AugmentationSeed": aug_seed if aug_params else None,
             "AugmentationParameters": aug_params.to_dict() if aug_params else None,
         }
+        nce_extra, ce_extra = {}, {}
+        if args.separate_series:
+            from ..simulation.series import acquire_nce_series, move_rigidly
+
+            nce_image, nce_extra["SimulationAcquisition"] = acquire_nce_series(
+                nce_image, anatomy, sim_seed
+            )
+            ce, ce_extra["SimulationMotion"] = move_rigidly(ce, sim_seed)
         lesions = [c for c in ("ring_lesion", "nodular_lesions") if getattr(params, c)]
         sessions.append(
             SimulatedSession(
                 subject=subject,
                 session=session,
-                nce=None if i in ce_only else info.nce_image,
+                nce=None if i in ce_only else nce_image,
                 ce=ce,
-                nce_sidecar=provenance,
-                ce_sidecar={**provenance, **info.sidecar()},
+                nce_sidecar={**provenance, **nce_extra},
+                ce_sidecar={**provenance, **info.sidecar(), **ce_extra},
                 participant={
                     "base_image": name,
                     "base_subject": base_subject(name),

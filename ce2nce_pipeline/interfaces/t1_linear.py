@@ -68,29 +68,13 @@ class AffineRegistration(SimpleInterface):
     output_spec = _AffineRegistrationOutputSpec
 
     def _run_interface(self, runtime):
-        import ants
+        from ..science.t1_linear import register_to_template
 
-        from ..science.t1_linear import check_on_template_grid, register_affine, template_image
-        from ..science.templates import MNI2009C_AFFINE, registration_template
-
-        template, mask = registration_template()
-        cwd = Path(runtime.cwd)
-        nib.save(template, cwd / "template.nii.gz")
-        nib.save(mask, cwd / "template_mask.nii.gz")
-        out_matrix = cwd / "affine.mat"
-        warped = register_affine(
-            moving=_read_ants(self.inputs.in_file),
-            fixed=_read_ants(str(cwd / "template.nii.gz")),
-            fixed_mask=_read_ants(str(cwd / "template_mask.nii.gz")),
-            transform_file=out_matrix,
-            seed=self.inputs.seed,
+        registered, out_matrix = register_to_template(
+            Path(self.inputs.in_file), Path(runtime.cwd), seed=self.inputs.seed
         )
-        out_file = str(cwd / "t1w_registered.nii.gz")
-        ants.image_write(warped, out_file)
-        # ITK writes its own rounding of the grid: store the exact 2009c affine, MNI codes.
-        registered = nib.load(out_file)
-        check_on_template_grid(registered)
-        nib.save(template_image(registered.get_fdata(dtype="float32"), MNI2009C_AFFINE), out_file)
+        out_file = str(Path(runtime.cwd) / "t1w_registered.nii.gz")
+        nib.save(registered, out_file)
         self._results["out_file"] = out_file
         self._results["out_matrix"] = str(out_matrix)
         return runtime

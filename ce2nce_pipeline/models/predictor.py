@@ -9,7 +9,9 @@ each image::
 Each image goes through the steps of Bottani et al. 2024 (§2.2): min-max scaling to [0, 1]
 (or the normalisation the checkpoint records, :mod:`ce2nce_pipeline.science.intensity`),
 trilinear resampling 169×208×179 → 128³, the network, resampling back, and the inverse
-intensity mapping; the result keeps the input's affine and header.
+intensity mapping; the result keeps the input's affine and header. A checkpoint whose network
+grid is the t1-linear grid itself (the default model) skips both resamplings: the network runs
+on the volume zero-padded to a multiple of 32, at full resolution.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ..science.resampling import (
     check_t1_linear_shape,
     minmax_unscale,
     resample_to_shape,
+    run_padded,
 )
 from .checkpoint import checkpoint_normalisation, load_checkpoint
 
@@ -215,13 +218,9 @@ class Predictor:
         batch = batch[:, None].to(self.device, dtype=torch.float32)
         input_shape = tuple(batch.shape[2:])
         with self._inference_context():
+            # Identity when the network grid is the t1-linear grid (full resolution).
             network_input = resample_to_shape(batch, self.network_shape)
-            output = self.model(network_input)
-            if tuple(output.shape) != tuple(network_input.shape):
-                raise RuntimeError(
-                    f"network returned shape {tuple(output.shape)} for input "
-                    f"{tuple(network_input.shape)}"
-                )
+            output = run_padded(self.model, network_input)
             # Clip before resampling back: trilinear interpolation is convex, so the output
             # stays in [0, 1] and maps into the input's intensity range.
             output = output.float().clamp_(0.0, 1.0)

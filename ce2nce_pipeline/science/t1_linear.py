@@ -125,6 +125,76 @@ def register_affine(
     return result["warpedmovout"]
 
 
+def register_to_template(
+    n4_file: Path, work_dir: Path, seed: int = REGISTRATION_SEED
+) -> tuple[nib.Nifti1Image, Path]:
+    """Register a bias-corrected T1w to MNI152NLin2009cSym (t1-linear's step 2).
+
+    Parameters
+    ----------
+    n4_file
+        The N4-corrected image (any grid).
+    work_dir
+        Existing folder for the template, its mask and the transform.
+    seed
+        Seed of the metric's random sampling.
+
+    Returns
+    -------
+    registered, transform_file
+        The image on the exact 193x229x193 2009c grid (MNI codes, float32) and the ANTs affine.
+    """
+    import ants
+
+    from .templates import registration_template
+
+    work_dir = Path(work_dir)
+    template, mask = registration_template()
+    nib.save(template, work_dir / "template.nii.gz")
+    nib.save(mask, work_dir / "template_mask.nii.gz")
+    transform_file = work_dir / "affine.mat"
+    warped = register_affine(
+        moving=ants.image_read(str(n4_file)),
+        fixed=ants.image_read(str(work_dir / "template.nii.gz")),
+        fixed_mask=ants.image_read(str(work_dir / "template_mask.nii.gz")),
+        transform_file=transform_file,
+        seed=seed,
+    )
+    warped_file = work_dir / "t1w_warped.nii.gz"
+    ants.image_write(warped, str(warped_file))
+    # ITK writes its own rounding of the grid: keep the exact 2009c affine, MNI codes.
+    registered = nib.load(warped_file)
+    check_on_template_grid(registered)
+    return template_image(registered.get_fdata(dtype="float32"), MNI2009C_AFFINE), transform_file
+
+
+def t1_linear(raw_file: Path, work_dir: Path) -> tuple[nib.Nifti1Image, Path]:
+    """The whole t1-linear chain on one raw T1w file: N4, affine registration, crop.
+
+    The participant graph runs the same three functions as separate nodes (so that each is
+    cached); the real-pair training set calls this one, so that a network is trained on
+    exactly what it sees at inference.
+
+    Returns
+    -------
+    cropped, transform_file
+        The 169x208x179 image (:func:`crop_to_clinica_box`) and the ANTs affine.
+    """
+    import ants
+
+    from ..image_checks import load_t1w
+
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    image = load_t1w(raw_file)  # one-line InvalidInputError for unusable files
+    source = work_dir / "t1w_3d.nii.gz"
+    nib.save(image, source)
+    n4_file = work_dir / "t1w_n4.nii.gz"
+    ants.image_write(n4_bias_correction(ants.image_read(str(source))), str(n4_file))
+    registered, transform_file = register_to_template(n4_file, work_dir)
+    return crop_to_clinica_box(registered), transform_file
+
+
 def check_on_template_grid(image: nib.Nifti1Image) -> None:
     """Raise ``ValueError`` unless ``image`` lies on the MNI152NLin2009cSym 1 mm grid."""
     if image.shape[:3] != MNI2009C_SHAPE or not np.allclose(image.affine, MNI2009C_AFFINE):

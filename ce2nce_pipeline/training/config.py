@@ -6,7 +6,8 @@ A recipe has five tables; every key is optional except ``run.output_dir`` and on
                     resume, max_steps, max_minutes, progress, deterministic
     [data]          pairs_tsv | dataset_dir, validation_fraction, network_shape, check_grid,
                     cache, validation_metrics, intensity_normalisation
-                    ("min-max" | "white-matter" | "white-matter-input")
+                    ("min-max" | "white-matter" | "white-matter-input"),
+                    training_patch, patches_per_volume
     [model]         architecture, preset, kwargs
     [optimization]  epochs, batch_size, learning_rate, betas, weight_decay, lr_schedule
                     ("constant" | "cosine"), lr_decay_start_epoch, min_learning_rate,
@@ -421,6 +422,8 @@ class TrainingConfig:
     intensity_normalisation: str = setting(
         "min-max", section="data", convert=as_str(INTENSITY_NORMALISATIONS)
     )
+    training_patch: int | None = setting(None, section="data", convert=optional(as_int(8)))
+    patches_per_volume: int = setting(4, section="data", convert=as_int(1))
 
     architecture: str | None = setting(None, section="model", convert=optional(as_str(GENERATORS)))
     preset: str | None = setting(None, section="model", convert=optional(as_str()))
@@ -490,6 +493,11 @@ class TrainingConfig:
                 f"model.preset {self.preset!r} does not exist for "
                 f"{self.architecture or 'att_unet'}; choose one of "
                 f"{list_presets(self.architecture or 'att_unet')}"
+            )
+        if self.training_patch is not None and self.protocol == "cgan":
+            raise ConfigError(
+                "data.training_patch trains a generator on patches; the cgan protocol works on "
+                "whole volumes (remove data.training_patch)"
             )
         if self.min_learning_rate > self.learning_rate:
             raise ConfigError(

@@ -65,7 +65,7 @@ from ..models.checkpoint import (
 from ..models.predictor import deterministic_cudnn, resolve_device
 from ..models.registry import build_model, get_preset
 from ..science.metrics import image_similarity
-from ..science.resampling import NETWORK_SHAPE
+from ..science.resampling import NETWORK_SHAPE, SIZE_MULTIPLE, run_padded
 from .config import ConfigError, TrainingConfig
 from .datasets import PairedVolumeDataset, load_pairs, split_pairs
 from .losses import (
@@ -76,6 +76,7 @@ from .losses import (
     generator_adversarial_loss,
     l1_loss,
 )
+from .patch_sampling import PatchCentres, patch_centres, sample_patches
 from .patches import PatchGrid, make_patch_grid
 from .schedule import learning_rate_factor
 
@@ -182,6 +183,9 @@ def build_generator(config: TrainingConfig) -> nn.Module:
     kwargs = get_preset(architecture, config.preset or "small")
     kwargs.update(config.model_kwargs)
     shape = config.network_shape or NETWORK_SHAPE
+    if config.training_patch is not None:
+        # Trained on cubes, applied to the grid padded like the Predictor pads it.
+        shape = tuple(side + (-side) % SIZE_MULTIPLE for side in shape)
     if architecture == "trans_unet" and "input_size" not in config.model_kwargs:
         if len(set(shape)) != 1:
             raise ConfigError(f"trans_unet needs a cubic network_shape, got {list(shape)}")
@@ -190,7 +194,10 @@ def build_generator(config: TrainingConfig) -> nn.Module:
         # A forward pass on the meta device checks the grid against the architecture without
         # computing anything; fork_rng keeps the seeded initialisation below unaffected.
         with torch.random.fork_rng(devices=[]), torch.device("meta"):
-            build_model(architecture, **kwargs)(torch.empty(1, 1, *shape))
+            network = build_model(architecture, **kwargs)
+            network(torch.empty(1, 1, *shape))
+            if config.training_patch is not None:
+                network(torch.empty(2, 1, *(config.training_patch,) * 3))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"model: {architecture} does not fit: {error}") from None
     return build_model(architecture, **kwargs)
@@ -253,6 +260,8 @@ class _Run:
         self.discriminator: nn.Module | None = None
         self.optimizer_d: torch.optim.Optimizer | None = None
         self.grid: PatchGrid | None = None
+        #: Candidate patch centres of each training pair (with ``data.training_patch``).
+        self.centres: dict[int, PatchCentres] = {}
         self.generator_source_sha: str | None = None
         self.noise = torch.Generator()
         self.labels = SoftLabels(config.real_label_range, config.fake_label_range, self.noise)
@@ -545,6 +554,12 @@ class _Run:
             "validation_fraction": config.validation_fraction,
             "selection": "lowest validation L1",
         }
+        if config.training_patch is not None:
+            values["training_patch"] = {
+                "size": config.training_patch,
+                "per_volume": config.patches_per_volume,
+                "centres": "half in the head, half where |ce - nce| is in its top 2 %",
+            }
         if config.lr_schedule != "constant":
             values["lr_schedule"] = {
                 "schedule": config.lr_schedule,
@@ -719,7 +734,7 @@ class _Run:
             item = self.val_set[index]
             ce = item["ce"][None].to(self.device)
             nce = item["nce"][None].to(self.device)
-            prediction = self.generator(ce)
+            prediction = run_padded(self.generator, ce)
             losses.append(float(l1_loss(prediction, nce)))
             if self.config.validation_metrics:
                 metrics = image_similarity(
@@ -800,9 +815,28 @@ class _Run:
 
     def _batch(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         items = [self.train_set[i] for i in indices]
-        ce = torch.stack([item["ce"] for item in items]).to(self.device)
-        nce = torch.stack([item["nce"] for item in items]).to(self.device)
-        return ce, nce
+        size = self.config.training_patch
+        if size is None:
+            ce = torch.stack([item["ce"] for item in items])
+            nce = torch.stack([item["nce"] for item in items])
+            return ce.to(self.device), nce.to(self.device)
+        cubes = []
+        for index, item in zip(indices, items, strict=True):
+            if index not in self.centres:
+                self.centres[index] = patch_centres(item["ce"], item["nce"], item["mask"])
+            cubes.append(
+                sample_patches(
+                    item["ce"],
+                    item["nce"],
+                    self.centres[index],
+                    size,
+                    self.config.patches_per_volume,
+                    self.noise,
+                )
+            )
+        ce = torch.cat([pair[0] for pair in cubes])
+        nce = torch.cat([pair[1] for pair in cubes])
+        return ce.to(self.device), nce.to(self.device)
 
     def _initial_row(self) -> None:
         row = {"phase": "initial", "epoch": 0, "steps": 0, "seconds": 0.0, **self.validate()}

@@ -61,7 +61,7 @@ def init_single_subject_wf(
     output_dir: str,
     software_versions: dict[str, str],
     translation: dict[str, str] | None = None,
-    mask_backend: str = "template",
+    mask_backend: str = "hdbet",
     seg_backend: str = "ants",
     device: str = "auto",
     omp_nthreads: int = 1,
@@ -70,7 +70,8 @@ def init_single_subject_wf(
     """Process every T1w image of one participant.
 
     Each image gets its own branch — t1-linear, brain mask, tissue segmentation, and for a
-    contrast-enhanced image its translation and the segmentation of the synthetic image — so
+    contrast-enhanced image its translation, the synthetic image's own brain mask and its
+    segmentation — so
     that a failing image leaves the other branches running. Each ce/nce pair of a session also
     gets the union of the two brain masks (the mask of the paper's image metrics).
 
@@ -85,7 +86,8 @@ def init_single_subject_wf(
     software_versions
         Versions recorded in the sidecars.
     translation
-        ``{"Checkpoint", "Architecture", "WeightsSha256", "IntensityNormalisation"}`` of the
+        ``{"Checkpoint", "Architecture", "WeightsSha256", "IntensityNormalisation",
+        "NetworkGrid"}`` of the
         translation model; ``None`` leaves contrast-enhanced images untranslated.
     mask_backend, seg_backend
         Brain masking (``template``, ``deepbet``, ``hdbet``) and segmentation (``ants``,
@@ -142,6 +144,7 @@ def init_single_subject_wf(
             architecture=translation["Architecture"],
             weights_sha256=translation["WeightsSha256"],
             normalisation=translation.get("IntensityNormalisation", "min-max"),
+            network_grid=translation.get("NetworkGrid", "128x128x128"),
             device=device,
             num_threads=omp_nthreads,
             name=f"translate_{stem}_wf",
@@ -157,12 +160,14 @@ def init_single_subject_wf(
         synthetic_segmentation_wf = init_tissue_segmentation_wf(
             backend=seg_backend, name=f"segmentation_synthetic_{stem}_wf"
         )
+        synthetic_mask_wf = init_brain_mask_wf(
+            backend=mask_backend, device=mask_device, name=f"brain_mask_synthetic_{stem}_wf"
+        )
         ds_synthetic_tissues_wf = init_ds_tissues_wf(
             output_dir=output_dir,
             source_entities=image.output_entities,
             sources=sources,
             desc="synthetic",
-            with_mask=False,
             name=f"ds_tissues_synthetic_{stem}_wf",
         )
         workflow.connect([
@@ -173,8 +178,13 @@ def init_single_subject_wf(
             (translate_wf, synthetic_segmentation_wf, [
                 ("outputnode.t1w_synthetic", "inputnode.t1w"),
             ]),
-            # The synthetic image lies where its source lies: the source's mask applies.
-            (brain_mask_wf, synthetic_segmentation_wf, [("outputnode.mask", "inputnode.mask")]),
+            # The synthetic image gets its own mask: enhanced dura and sinuses that the T1w-ce's
+            # mask took in must not stay in the synthetic image's TIV and CSF.
+            (translate_wf, synthetic_mask_wf, [("outputnode.t1w_synthetic", "inputnode.t1w")]),
+            (synthetic_mask_wf, synthetic_segmentation_wf, [
+                ("outputnode.mask", "inputnode.mask"),
+            ]),
+            (synthetic_mask_wf, ds_synthetic_tissues_wf, [("outputnode.mask", "inputnode.mask")]),
             _tissue_connections(synthetic_segmentation_wf, ds_synthetic_tissues_wf),
         ])  # fmt: skip
 

@@ -203,7 +203,8 @@ def init_ds_tissues_wf(
         ``None`` for a real image, ``"synthetic"`` for a synthetic T1w-nce (its maps are named
         ``..._label-GM_desc-synthetic_probseg``).
     with_mask
-        Whether a brain mask of this image is written (``desc-brain_mask``).
+        Whether a brain mask of this image is written (``desc-brain_mask``, or
+        ``desc-<desc>brain_mask`` for a synthetic image, which gets its own mask).
     name
         Workflow name.
 
@@ -221,8 +222,8 @@ def init_ds_tissues_wf(
     connections = []
     if with_mask:
         ds_mask = _sink(
-            "ds_mask", common=common, metadata={**metadata, "Type": "Brain"}, desc="brain",
-            suffix="mask",
+            "ds_mask", common=common, metadata={**metadata, "Type": "Brain"},
+            desc=f"{desc or ''}brain", suffix="mask",
         )  # fmt: skip
         connections.append((inputnode, ds_mask, [("mask", "in_file")]))
     for tissue in ("GM", "WM", "CSF"):

@@ -12,8 +12,16 @@ TRANSLATE_DESC = (
     "Each contrast-enhanced T1w image in t1-linear space was translated into a synthetic "
     "non-contrast-enhanced T1w image with a {architecture} network (weights sha256 "
     "{sha256_short}) following Bottani et al. [@ce2nce_paper]: intensities {scaling}, "
-    "image resampled to 128x128x128 (trilinear), translated, resampled back to 169x208x179 "
-    "(trilinear) and mapped back to the input's intensity units."
+    "{grid} and mapped back to the input's intensity units."
+)
+#: The paper's round trip through the network grid, or none (network on the t1-linear grid).
+GRID_DESC = {
+    "169x208x179": "translated at full resolution on the t1-linear grid (zero-padded to "
+    "192x224x192, no resampling)",
+}
+ROUND_TRIP_DESC = (
+    "image resampled to {grid} (trilinear), translated, resampled back to 169x208x179 "
+    "(trilinear)"
 )
 #: How each intensity normalisation is described in the methods text.
 _WHITE_MATTER_DESC = (
@@ -34,6 +42,7 @@ def init_translate_wf(
     architecture: str,
     weights_sha256: str,
     normalisation: str = "min-max",
+    network_grid: str = "128x128x128",
     device: str = "auto",
     num_threads: int = 1,
     name: str = "translate_wf",
@@ -54,6 +63,9 @@ def init_translate_wf(
     normalisation
         The checkpoint's intensity normalisation (``"min-max"``, ``"white-matter"`` or
         ``"white-matter-input"``), for the methods text.
+    network_grid
+        The checkpoint's network grid (``"128x128x128"``: the paper's round trip;
+        ``"169x208x179"``: full resolution), for the methods text.
     device
         ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
     num_threads
@@ -76,6 +88,7 @@ def init_translate_wf(
         architecture=architecture,
         sha256_short=weights_sha256[:12],
         scaling=SCALING_DESC[normalisation],
+        grid=GRID_DESC.get(network_grid, ROUND_TRIP_DESC.format(grid=network_grid)),
     )
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["t1w_synthetic"]), name="outputnode")

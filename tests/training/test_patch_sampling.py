@@ -1,0 +1,46 @@
+"""Training cubes: same place in ce and nce, half of them where the pair differs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ce2nce_pipeline.training.patch_sampling import patch_centres, sample_patches
+
+
+def _pair():
+    generator = torch.Generator().manual_seed(0)
+    nce = torch.rand(1, 60, 70, 80, generator=generator)
+    ce = nce.clone()
+    ce[0, 40:44, 50:54, 60:64] += 1.0  # one small enhanced blob, far from the centre
+    mask = torch.ones(60, 70, 80, dtype=torch.bool)
+    return ce, nce, mask
+
+
+def test_cubes_are_cut_at_the_same_place_and_odd_ones_hold_the_difference():
+    ce, nce, mask = _pair()
+    centres = patch_centres(ce, nce, mask)
+    cubes_ce, cubes_nce = sample_patches(
+        ce, nce, centres, size=16, count=8, generator=torch.Generator().manual_seed(1)
+    )
+    assert tuple(cubes_ce.shape) == tuple(cubes_nce.shape) == (8, 1, 16, 16, 16)
+    difference = (cubes_ce - cubes_nce).abs()
+    # Every odd cube is centred on the enhanced blob (the top 2 % of |ce - nce|) ...
+    assert all(float(difference[i].max()) == pytest.approx(1.0) for i in (1, 3, 5, 7))
+    # ... and ce and nce were cut from the same voxels: equal outside the blob.
+    assert float(difference[difference < 0.5].max()) == 0.0
+    # The blob fills 64 voxels of 336,000: uniform cubes would almost never show it.
+    assert sum(float(difference[i].max()) > 0.5 for i in (0, 2, 4, 6)) <= 2
+
+
+def test_cubes_near_an_edge_stay_inside_and_oversized_cubes_are_refused():
+    ce, nce, mask = _pair()
+    mask[:] = False
+    mask[0, 0, 0] = True  # the only head voxel is a corner
+    centres = patch_centres(ce, nce, mask)
+    cubes_ce, _ = sample_patches(ce, nce, centres, 16, 2, torch.Generator().manual_seed(0))
+    assert torch.equal(cubes_ce[0], ce[:, :16, :16, :16])
+    with pytest.raises(ValueError, match="larger than the volume"):
+        sample_patches(ce, nce, centres, 64, 1, torch.Generator())
+    assert np.all(centres.head == [0])
