@@ -168,6 +168,12 @@ def test_masks_tissue_maps_and_volumes(run):
     for name in ("label-GM_desc-synthetic_probseg.nii.gz", "desc-synthetic_dseg.nii.gz",
                  "desc-synthetic_volumes.tsv"):  # fmt: skip
         assert (anat / f"{synthetic}_{name}").is_file()
+    # The synthetic image is segmented inside its own brain mask, not the T1w-ce's.
+    synthetic_mask = np.asarray(
+        nib.load(anat / f"{synthetic}_desc-syntheticbrain_mask.nii.gz").dataobj
+    )
+    synthetic_dseg = np.asarray(nib.load(anat / f"{synthetic}_desc-synthetic_dseg.nii.gz").dataobj)
+    assert synthetic_mask.any() and not np.any(synthetic_dseg[synthetic_mask == 0])
 
 
 def test_group_level_on_the_real_outputs(run):

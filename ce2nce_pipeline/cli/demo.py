@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 #: Arguments of ``ce2nce simulate`` for the demo dataset: 3 subjects, one ce-only session,
-#: one low-quality ce, full 1 mm images.
+#: one low-quality ce, full 1 mm images; each pair two series (own acquisition, head motion).
 DEMO_SIMULATION = (
     "--n-subjects", "3", "--seed", "2024", "--base", "colin27", "mni152",
-    "--low-quality-fraction", "0.34", "--ce-only-fraction", "0.34",
+    "--low-quality-fraction", "0.34", "--ce-only-fraction", "0.34", "--separate-series",
 )  # fmt: skip
 
 

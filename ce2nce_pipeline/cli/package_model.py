@@ -38,9 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_evaluation,
         action="append",
         default=[],
-        required=True,
         metavar="LABEL=FOLDER",
         help="a ce2nce-evaluate output folder (repeatable)",
+    )
+    parser.add_argument(
+        "--real-pairs",
+        type=Path,
+        metavar="TSV",
+        help="held-out real-pair scores through the participant level "
+        "(workflows/default_model/score_derivatives.py --out)",
     )
     parser.add_argument("--data", required=True, help="one line describing the training data")
     parser.add_argument("--notes", default="", help="training facts (time, hardware)")
@@ -61,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             data_description=args.data,
             notes=args.notes,
             target=args.target,
+            real_pairs=args.real_pairs,
         )
     except (Ce2nceError, CheckpointError, ValueError, OSError) as error:
         print(f"ce2nce package-default-model: error: {error}", file=sys.stderr)

@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("output_dir", type=Path, help="work folder (created; resumable)")
     parser.add_argument("--validation", nargs="*", type=_participant, default=[])
     parser.add_argument("--test", nargs="*", type=_participant, default=[])
+    parser.add_argument(
+        "--participant-label",
+        nargs="*",
+        type=_participant,
+        help="only these subjects (default: every subject with a ce/nce session)",
+    )
     parser.add_argument("--processes", type=int, default=1)
     return parser
 
@@ -51,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             args.output_dir,
             {"validation": args.validation, "test": args.test},
             processes=args.processes,
+            participant_labels=[label[4:] for label in args.participant_label or []] or None,
         )
     except Ce2nceError as error:
         print(f"ce2nce real-pairs: error: {error}", file=sys.stderr)

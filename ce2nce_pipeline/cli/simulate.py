@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import Ce2nceError
+from ..errors import Ce2nceError, InvalidInputError
 from .parser import OneLineParser
 
 
@@ -150,12 +150,19 @@ def _run(args: argparse.Namespace) -> int:
 
     bases = {}
     for name in dict.fromkeys(args.base):
-        image = load_base_image(name)
+        try:
+            image = load_base_image(name)
+        except InvalidInputError as error:  # one unusable head: say so, go on with the others
+            print(f"ce2nce simulate: skipped base {name}: {error}", file=sys.stderr)
+            continue
         if args.size == "small":
             image = resample_to_output(image, voxel_sizes=2.0, order=1)
             image = nib.Nifti1Image(np.asarray(image.dataobj, np.float32), image.affine)
             image.header.set_xyzt_units("mm")
         bases[name] = image
+    if not bases:
+        raise Ce2nceError("no usable base image (see above)")
+    usable = [name for name in args.base if name in bases]
     master = np.random.default_rng(args.seed)
     low = _pick(master, args.n_subjects, args.low_quality_fraction)
     ce_only = _pick(master, args.n_subjects, args.ce_only_fraction)
@@ -163,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
     width = max(2, len(str(args.n_subjects)))
     for i in range(args.n_subjects):
         start = time.perf_counter()
-        name = args.base[i % len(args.base)]
+        name = usable[i % len(usable)]
         subject = f"{i + 1:0{width}d}"
         aug_seed, sim_seed, param_seed = (
             int(v) for v in np.random.SeedSequence([args.seed, i]).generate_state(3)

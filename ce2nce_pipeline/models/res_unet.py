@@ -15,7 +15,7 @@ from torch import nn
 
 from ._arguments import FINAL_ACTIVATIONS, check_final_activation, positive_int
 
-__all__ = ["GAIN_SCALE", "ResUNet", "ResidualModule"]
+__all__ = ["GAIN_SCALE", "NORMALISATIONS", "ResUNet", "ResidualModule"]
 
 #: The gain branch's linear output is multiplied by this, so that Adam at the paper's rate
 #: (steps of about 1e-4 per parameter) can move the gain by 1 within a few hundred steps; at
@@ -46,6 +46,13 @@ class _GainBranch(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.features(x).flatten(2)
         return self.head(torch.cat((features.mean(dim=2), features.amax(dim=2)), dim=1))
+
+
+#: Normalisation after each descending convolution. ``"instance"`` (the paper) normalises by
+#: statistics of the whole input, which differ between a training cube and a whole padded
+#: volume; ``"none"`` keeps the network purely local, so a network trained on cubes gives the
+#: same output on a whole volume (the full-resolution default model).
+NORMALISATIONS = {"instance": nn.InstanceNorm3d, "none": lambda width: nn.Identity()}
 
 
 class ResidualModule(nn.Module):
@@ -95,6 +102,10 @@ class ResUNet(nn.Module):
         convolution starts at zero, so an untrained network is the identity). Not in the
         paper: its first layer is strided, so without this the output is rebuilt from
         half-resolution features only. Needs ``in_channels == out_channels``.
+    normalisation : {"instance", "none"}
+        After each descending convolution: InstanceNorm3d (the paper) or nothing
+        (:data:`NORMALISATIONS`: a network trained on cubes then behaves the same on a whole
+        volume).
     global_gain : bool
         With ``global_residual``, multiply the added input by a gain computed per image from the
         whole input (a strided convolution without normalisation, global average and max
@@ -124,6 +135,7 @@ class ResUNet(nn.Module):
         final_activation: str = "tanh",
         global_residual: bool = False,
         global_gain: bool = False,
+        normalisation: str = "instance",
     ) -> None:
         super().__init__()
         positive_int("in_channels", in_channels)
@@ -151,6 +163,10 @@ class ResUNet(nn.Module):
             raise ValueError(f"global_gain must be a bool, got {global_gain!r}")
         if global_gain and not global_residual:
             raise ValueError("global_gain needs global_residual=True")
+        if normalisation not in NORMALISATIONS:
+            raise ValueError(
+                f"normalisation must be one of {list(NORMALISATIONS)}, got {normalisation!r}"
+            )
         self.global_residual = global_residual
         self.config = {
             "in_channels": in_channels,
@@ -161,6 +177,7 @@ class ResUNet(nn.Module):
             "final_activation": final_activation,
             "global_residual": global_residual,
             "global_gain": global_gain,
+            "normalisation": normalisation,
         }
         self.depth = depth
         channels = [base_channels * 2 ** min(i, depth - 2) for i in range(depth)]
@@ -172,7 +189,7 @@ class ResUNet(nn.Module):
             self.down.append(
                 nn.Sequential(
                     nn.Conv3d(previous, width, 3, stride=2, padding=1),
-                    nn.InstanceNorm3d(width),
+                    NORMALISATIONS[normalisation](width),
                     nn.LeakyReLU(0.2),
                 )
             )

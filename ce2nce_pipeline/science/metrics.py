@@ -18,8 +18,8 @@ Standard (default)
 Paper-compatible (``paper_compatible=True``)
     Reproduces the definitions of the authors' original evaluation code so that numbers can be
     set beside the paper's Table 1: each image on the t1-linear grid (the reference T1w-nce
-    and the T1w-ce too) sent through the 128³ network grid and back (trilinear), min-max scaled to [0, 1] over its whole
-    volume, then set to zero outside the mask, then
+    and the T1w-ce too) sent through the 128³ network grid and back (trilinear), min-max
+    scaled to [0, 1] over its whole volume, then set to zero outside the mask, then
 
     - MAE = 100 * mean over the *whole volume* of ``|reference - candidate|``;
     - PSNR = ``-10 * log10(MSE)`` with the MSE averaged over the *whole volume*;

@@ -165,11 +165,46 @@ def load_base_image(name_or_path: str | Path) -> nib.Nifti1Image:
     data = np.squeeze(data)
     if data.ndim != 3:
         raise InvalidInputError(f"{path} is not a 3D image (shape {image.shape})")
+    check_head(data, image.affine, path)
     header = image.header.copy()
     header.set_data_dtype(np.float32)
     out = nib.Nifti1Image(data, image.affine, header)
     out.header.set_slope_inter(None, None)
     return out
+
+
+#: The field of view a training head must cover at least (mm): the t1-linear crop box.
+CROP_BOX_MM = (169.0, 208.0, 179.0)
+#: A T1w head's histogram has peaks (background, white matter); noise or a constant ramp is flat:
+#: the fullest of 64 bins of the non-zero voxels must hold at least this many times 1/64.
+MIN_HISTOGRAM_PEAK = 2.5
+
+
+def check_head(data: np.ndarray, affine: np.ndarray, source: str | Path) -> None:
+    """Refuse, in one line naming ``source``, a base that cannot make a training head.
+
+    Raises
+    ------
+    InvalidInputError
+        When the field of view is smaller than the t1-linear crop box (after sorting the axes:
+        any orientation), when the image is constant, or when its histogram is flat (not a
+        T1w-like image: uniform noise, a ramp).
+    """
+    extent = np.sort(np.asarray(data.shape[:3]) * np.linalg.norm(affine[:3, :3], axis=0))
+    if np.any(extent < np.sort(CROP_BOX_MM) * 0.9):
+        raise InvalidInputError(
+            f"{source}: field of view {' x '.join(f'{e:.0f}' for e in extent)} mm is smaller "
+            f"than the t1-linear crop box {' x '.join(f'{e:.0f}' for e in CROP_BOX_MM)} mm; "
+            "use a whole-head or whole-brain image"
+        )
+    values = data[data > 0]
+    if values.size == 0 or values.max() <= values.min():
+        raise InvalidInputError(f"{source}: empty or constant image; use a T1w head")
+    counts, _ = np.histogram(values, bins=64)
+    if counts.max() < MIN_HISTOGRAM_PEAK * values.size / 64:
+        raise InvalidInputError(
+            f"{source}: flat intensity histogram (no tissue peak): not a T1w-like image"
+        )
 
 
 def base_subject(name_or_path: str | Path) -> str:

@@ -43,12 +43,17 @@ class RealPair:
     nce: Path
 
 
-def find_real_pairs(bids_dir: Path) -> list[RealPair]:
-    """Every ce/nce pair of a BIDS dataset (pybids, as the participant level finds them)."""
+def find_real_pairs(
+    bids_dir: Path, participant_labels: Sequence[str] | None = None
+) -> list[RealPair]:
+    """Every ce/nce pair of a BIDS dataset (pybids, as the participant level finds them).
+
+    ``participant_labels`` (without ``sub-``) restricts the search to these subjects.
+    """
     from ..bids import collect_t1w_images, pair_images
 
     pairs = []
-    for pair in pair_images(collect_t1w_images(Path(bids_dir))):
+    for pair in pair_images(collect_t1w_images(Path(bids_dir), participant_labels)):
         subject = f"sub-{pair.ce.subject}"
         session = f"ses-{pair.ce.session}" if pair.ce.session else ""
         pair_id = "_".join(filter(None, (subject, session)))
@@ -87,6 +92,7 @@ def prepare_real_pairs(
     output_dir: Path,
     splits: Mapping[str, Sequence[str]],
     processes: int = 1,
+    participant_labels: Sequence[str] | None = None,
 ) -> Path:
     """Preprocess every pair of ``bids_dir`` and write ``output_dir/pairs.tsv``.
 
@@ -100,6 +106,8 @@ def prepare_real_pairs(
         ``{"validation": [...], "test": [...]}`` participant ids; others are ``train``.
     processes
         Images preprocessed at once (each with one ITK thread when more than one).
+    participant_labels
+        Only these subjects (labels without ``sub-``); ``None`` takes every pair.
 
     Returns
     -------
@@ -110,7 +118,7 @@ def prepare_real_pairs(
     unknown = set(splits) - set(SPLITS)
     if unknown:
         raise Ce2nceError(f"unknown split(s) {', '.join(sorted(unknown))}; use {SPLITS}")
-    pairs = find_real_pairs(bids_dir)
+    pairs = find_real_pairs(bids_dir, participant_labels)
     if not pairs:
         raise Ce2nceError(f"{bids_dir}: no session holds both a ce- and a non-enhanced T1w")
     output_dir = Path(output_dir)

@@ -734,7 +734,11 @@ class _Run:
             item = self.val_set[index]
             ce = item["ce"][None].to(self.device)
             nce = item["nce"][None].to(self.device)
-            prediction = run_padded(self.generator, ce)
+            # Cube-trained networks see whole volumes, padded as the Predictor pads them.
+            if self.config.training_patch is None:
+                prediction = self.generator(ce)
+            else:
+                prediction = run_padded(self.generator, ce)
             losses.append(float(l1_loss(prediction, nce)))
             if self.config.validation_metrics:
                 metrics = image_similarity(

@@ -60,3 +60,24 @@ def test_the_nce_gets_an_acquisition_of_its_own(colin27_2mm):
     np.testing.assert_array_equal(np.asarray(again.dataobj), after)
     with pytest.raises(KeyError):
         drawn["contrast_change"]
+
+
+def test_unusable_training_heads_are_named_and_skipped(tmp_path, colin27_2mm, capsys):
+    from ce2nce_pipeline.cli.simulate import main
+
+    rng = np.random.default_rng(0)
+    flat = tmp_path / "noise.nii.gz"  # uniform noise: no tissue peak
+    two_mm = np.diag([2.0, 2.0, 2.0, 1.0])
+    nib.save(nib.Nifti1Image(rng.random((100, 120, 100), dtype=np.float32), two_mm), flat)
+    small = tmp_path / "small.nii.gz"  # 40 mm across: smaller than the crop box
+    nib.save(nib.Nifti1Image(rng.random((20, 20, 20), dtype=np.float32), two_mm), small)
+    out = tmp_path / "bids"
+    code = main(
+        [str(out), "--n-subjects", "1", "--size", "small", "--base", str(flat), str(small),
+         str(colin27_2mm)]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0
+    assert f"skipped base {flat}" in err and "flat intensity histogram" in err
+    assert f"skipped base {small}" in err and "smaller than the t1-linear crop box" in err
+    assert len(list(out.rglob("*_T1w.nii.gz"))) == 2  # the good head still made its pair

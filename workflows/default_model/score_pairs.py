@@ -1,0 +1,87 @@
+"""Score a model on t1-linear pairs the way real pairs are scored (docs/default_model.md).
+
+    python score_pairs.py PAIRS_TSV --split validation [--model CHECKPOINT] [--out TSV]
+
+For each pair of the split: MAE (%) against the T1w-nce of the T1w-ce, of the T1w-ce blurred by
+a Gaussian of sigma 1.5 mm, and of the synthetic image; each image robustly min-max scaled inside
+the brain (0.5-99.5 percentiles, clipped to [0, 1]); and the share of the excess brightness
+(where the scaled ce exceeds the scaled nce by more than 0.25) that the synthetic image removed.
+The brain is where the T1w-nce is above the 5th percentile of its non-zero voxels and the T1w-ce
+is non-zero. No segmentation: this is the fast score used to choose between runs on the
+validation split; the participant-level score with volumes is score_derivatives.py's. With a
+model, ``mae_nce_in_out`` is the MAE between a T1w-nce fed to the model and what comes out (a
+model that blurs anatomy, or changes what gadolinium did not touch, shows it here).
+"""
+
+import argparse
+import csv
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from ce2nce_pipeline.models.predictor import Predictor
+
+
+def robust_scaled(image, brain):
+    low, high = np.percentile(image[brain], [0.5, 99.5])
+    return np.clip((image - low) / (high - low + 1e-9), 0, 1)
+
+
+def score(nce, ce, synthetic):
+    brain = (nce > np.percentile(nce[nce > 0], 5)) & (ce > 0)
+    blurred = robust_scaled(ndimage.gaussian_filter(ce, 1.5), brain)
+    a, b, c = (robust_scaled(x, brain) for x in (nce, ce, synthetic))
+    excess = ((b - a) > 0.25) & brain
+    removed = (
+        100 * (1 - (c - a)[excess].mean() / (b - a)[excess].mean())
+        if excess.sum() > 100
+        else float("nan")
+    )
+    return {
+        "mae_ce": 100 * np.abs(a - b)[brain].mean(),
+        "mae_blurred_ce": 100 * np.abs(a - blurred)[brain].mean(),
+        "mae_synthetic": 100 * np.abs(a - c)[brain].mean(),
+        "excess_removed": removed,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pairs_tsv", type=Path)
+    parser.add_argument("--split", default="validation")
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    predictor = (
+        Predictor.from_checkpoint(args.model, device="cpu", num_threads=2) if args.model else None
+    )
+    with open(args.pairs_tsv, newline="") as stream:
+        rows = [r for r in csv.DictReader(stream, delimiter="\t") if r["split"] == args.split]
+    results = []
+    for row in rows:
+        load = lambda p: nib.load(args.pairs_tsv.parent / p).get_fdata(dtype=np.float32)  # noqa
+        nce, ce = load(row["nce"]), load(row["ce"])
+        synthetic = predictor.predict_array(ce) if predictor else ce
+        result = {"pair_id": row["pair_id"], **score(nce, ce, synthetic)}
+        if predictor:
+            brain = (nce > np.percentile(nce[nce > 0], 5)) & (ce > 0)
+            out = robust_scaled(predictor.predict_array(nce), brain)
+            result["mae_nce_in_out"] = 100 * np.abs(out - robust_scaled(nce, brain))[brain].mean()
+        results.append(result)
+        print("\t".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in result.values()))
+    columns = list(results[0])
+    means = {c: float(np.nanmean([r[c] for r in results])) for c in columns[1:]}
+    print("mean\t" + "\t".join(f"{means[c]:.2f}" for c in columns[1:]))
+    better = sum(r["mae_synthetic"] < r["mae_ce"] for r in results)
+    print(f"# {better}/{len(results)} pairs: synthetic MAE below the T1w-ce's")
+    if args.out:
+        with open(args.out, "w", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=columns, delimiter="\t")
+            writer.writeheader()
+            writer.writerows(results)
+
+
+if __name__ == "__main__":
+    main()
