@@ -3,6 +3,8 @@
 #   make test   -> installs everything, runs the test suite
 # and, to re-train the shipped default model from scratch (docs/default_model.md):
 #   make default-model
+# and to train the full-resolution model on real pairs (docs/full_resolution_model.md):
+#   make full-resolution-model
 # Both create .venv (pinned packages; torch 2.13.0 CPU where the machine provides it) and the
 # Debian package mricron-data (Colin27), asking sudo for apt-get when not root.
 
@@ -11,7 +13,7 @@ VENV ?= .venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLIN27 := /usr/share/mricron/templates/ch2.nii.gz
 
-.PHONY: demo test install system-deps lint default-model
+.PHONY: demo test install system-deps lint default-model full-resolution-model
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +35,9 @@ test: install
 
 default-model: install
 	bash workflows/default_model/build.sh
+
+full-resolution-model: install
+	bash workflows/full_resolution_model/build.sh
 
 lint: install
 	$(VENV)/bin/ruff check ce2nce_pipeline tests benchmarks

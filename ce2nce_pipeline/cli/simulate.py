@@ -148,12 +148,12 @@ def _run(args: argparse.Namespace) -> int:
     if session is not None and not session.isalnum():
         raise Ce2nceError(f"session label {session!r} must be alphanumeric")
 
-    bases = {}
+    bases, unusable = {}, []
     for name in dict.fromkeys(args.base):
         try:
             image = load_base_image(name)
         except InvalidInputError as error:  # one unusable head: say so, go on with the others
-            print(f"ce2nce simulate: skipped base {name}: {error}", file=sys.stderr)
+            unusable.append(f"{name}: {error}")
             continue
         if args.size == "small":
             image = resample_to_output(image, voxel_sizes=2.0, order=1)
@@ -161,7 +161,9 @@ def _run(args: argparse.Namespace) -> int:
             image.header.set_xyzt_units("mm")
         bases[name] = image
     if not bases:
-        raise Ce2nceError("no usable base image (see above)")
+        raise Ce2nceError("no usable base image: " + "; ".join(unusable))
+    for reason in unusable:
+        print(f"ce2nce simulate: skipped base {reason}", file=sys.stderr)
     usable = [name for name in args.base if name in bases]
     master = np.random.default_rng(args.seed)
     low = _pick(master, args.n_subjects, args.low_quality_fraction)

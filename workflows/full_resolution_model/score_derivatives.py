@@ -1,4 +1,4 @@
-"""Score the participant level's outputs on real ce/nce pairs (docs/default_model.md).
+"""Score the participant level's outputs on real ce/nce pairs (docs/full_resolution_model.md).
 
     python score_derivatives.py DERIVATIVES_DIR [--subjects sub-A ...] [--out per_pair.tsv]
 

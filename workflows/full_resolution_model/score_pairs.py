@@ -1,4 +1,4 @@
-"""Score a model on t1-linear pairs the way real pairs are scored (docs/default_model.md).
+"""Score a model on t1-linear pairs the way real pairs are scored (docs/full_resolution_model.md).
 
     python score_pairs.py PAIRS_TSV --split validation [--model CHECKPOINT] [--out TSV]
 
