@@ -325,7 +325,8 @@ def _flush_denormals():
 
     HD-BET's v1 weights drive many activations into the denormal range, where x86 CPUs compute
     up to a hundred times slower: Colin27 took 582 s on 2 cores, 20 s with denormals flushed,
-    with the same mask to the voxel.
+    with the same mask to the voxel. torch's worker threads inherit the flag only when created
+    after it is set: in a process that ran torch before (a test session), set it at start.
     """
     import torch
 
