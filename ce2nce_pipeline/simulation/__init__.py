@@ -1,4 +1,4 @@
-"""Simulated gadolinium enhancement of real non-contrast T1w images (issue 5).
+"""Simulated gadolinium enhancement of real non-contrast T1w images.
 
 No real contrast-enhanced image can be installed offline, so ce2nce turns real non-contrast
 T1w images (Colin27, the MNI152 2009a template, or the user's) into paired, simulated
