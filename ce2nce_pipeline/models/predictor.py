@@ -33,6 +33,7 @@ from ..science.resampling import (
     NETWORK_SHAPE,
     MinMaxParams,
     check_t1_linear_shape,
+    is_t1_linear_shape,
     minmax_unscale,
     resample_to_shape,
     run_padded,
@@ -218,9 +219,17 @@ class Predictor:
         batch = batch[:, None].to(self.device, dtype=torch.float32)
         input_shape = tuple(batch.shape[2:])
         with self._inference_context():
-            # Identity when the network grid is the t1-linear grid (full resolution).
-            network_input = resample_to_shape(batch, self.network_shape)
-            output = run_padded(self.model, network_input)
+            if is_t1_linear_shape(self.network_shape):
+                # Full resolution: no resampling, the volume zero-padded to the size multiple.
+                output = run_padded(self.model, batch)
+            else:
+                network_input = resample_to_shape(batch, self.network_shape)
+                output = self.model(network_input)
+                if tuple(output.shape) != tuple(network_input.shape):
+                    raise RuntimeError(
+                        f"network returned shape {tuple(output.shape)} for input "
+                        f"{tuple(network_input.shape)}"
+                    )
             # Clip before resampling back: trilinear interpolation is convex, so the output
             # stays in [0, 1] and maps into the input's intensity range.
             output = output.float().clamp_(0.0, 1.0)

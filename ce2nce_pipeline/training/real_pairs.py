@@ -24,7 +24,7 @@ import nibabel as nib
 
 from ..errors import Ce2nceError
 
-__all__ = ["RealPair", "find_real_pairs", "prepare_real_pairs", "split_of"]
+__all__ = ["RealPair", "find_real_pairs", "prepare_real_pairs", "split_of", "write_pairs_tsv"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -130,8 +130,6 @@ def prepare_real_pairs(
             jobs.append(
                 (getattr(pair, kind), folder / f"{kind}_t1_linear.nii.gz", folder / f"work_{kind}")
             )
-    if processes > 1:
-        os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
     failed: dict[Path, str] = {}
 
     def record(raw: Path, out_file: Path, run) -> None:
@@ -146,13 +144,13 @@ def prepare_real_pairs(
         for raw, out_file, work in jobs:
             record(raw, out_file, lambda r=raw, o=out_file, w=work: _preprocess(r, o, w))
     else:
-        with ProcessPoolExecutor(max_workers=processes) as pool:
+        # One ITK thread per worker, set before the worker first imports ANTs.
+        with ProcessPoolExecutor(max_workers=processes, initializer=_one_itk_thread) as pool:
             futures = [(job, pool.submit(_preprocess, *job)) for job in jobs]
             for (raw, out_file, _), future in futures:
                 record(raw, out_file, future.result)
     rows = []
     for pair in pairs:
-        folder = output_dir / pair.pair_id
         if pair.ce in failed or pair.nce in failed:
             continue
         rows.append(
@@ -167,12 +165,21 @@ def prepare_real_pairs(
         )
     if not rows:
         raise Ce2nceError(f"{bids_dir}: no pair left after preprocessing (see the errors above)")
-    tsv = output_dir / "pairs.tsv"
-    tmp = tsv.with_suffix(".tsv.tmp")
+    return write_pairs_tsv(rows, output_dir / "pairs.tsv")
+
+
+def write_pairs_tsv(rows: Sequence[Mapping[str, str]], path: Path) -> Path:
+    """Write rows of pairs (the first row's keys as columns) atomically as a TSV."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]), delimiter="\t")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, tsv)
-    return tsv
+    os.replace(tmp, path)
+    return path
+
+
+def _one_itk_thread() -> None:
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
 

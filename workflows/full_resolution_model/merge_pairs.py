@@ -12,19 +12,12 @@ import os
 import sys
 from pathlib import Path
 
+from ce2nce_pipeline.training.real_pairs import write_pairs_tsv
+
 
 def read(tsv: Path) -> list[dict[str, str]]:
     with open(tsv, newline="") as stream:
         return list(csv.DictReader(stream, delimiter="\t"))
-
-
-def write(rows: list[dict[str, str]], path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]), delimiter="\t")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def main(work: Path, inputs: list[Path]) -> None:
@@ -39,8 +32,8 @@ def main(work: Path, inputs: list[Path]) -> None:
                 row[column] = os.path.relpath(tsv.parent / row[column], work)
             (tests if row["split"] == "test" else training).append(row)
         if tests:
-            write(tests, work / f"test_{tsv.parent.name}.tsv")
-    write(training, work / "pairs.tsv")
+            write_pairs_tsv(tests, work / f"test_{tsv.parent.name}.tsv")
+    write_pairs_tsv(training, work / "pairs.tsv")
     print(f"{len(training)} training/validation pairs -> {work / 'pairs.tsv'}")
 
 
