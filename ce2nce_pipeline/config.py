@@ -27,6 +27,8 @@ class RunConfig:
     plugin_args: dict[str, Any] = field(default_factory=dict)
     model: Path | None = None
     device: str = "auto"
+    #: None: the checkpoint's recorded choice.
+    output_resampling: str | None = None
     mask_backend: str = "hdbet"
     seg_backend: str = "ants"
     group_by: str | None = None

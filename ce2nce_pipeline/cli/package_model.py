@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="held-out real-pair scores through the participant level "
         "(workflows/default_model/score_derivatives.py --out)",
     )
+    parser.add_argument(
+        "--output-resampling",
+        choices=("keep-detail", "round-trip"),
+        help="how the Predictor brings this model's outputs back to the t1-linear grid by "
+        "default, as chosen on the validation pairs (default: what the checkpoint records)",
+    )
     parser.add_argument("--data", required=True, help="one line describing the training data")
     parser.add_argument("--notes", default="", help="training facts (time, hardware)")
     parser.add_argument("--target", type=Path, help="destination (default: the package's)")
@@ -68,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             notes=args.notes,
             target=args.target,
             real_pairs=args.real_pairs,
+            output_resampling=args.output_resampling,
         )
     except (Ce2nceError, CheckpointError, ValueError, OSError) as error:
         print(f"ce2nce package-default-model: error: {error}", file=sys.stderr)

@@ -76,6 +76,14 @@ def build_parser() -> OneLineParser:
         help="do not translate T1w-ce images (they are still preprocessed and segmented)",
     )
     parser.add_argument(
+        "--output-resampling",
+        # science.resampling.OUTPUT_RESAMPLINGS, spelled out: the parser must not import torch.
+        choices=("keep-detail", "round-trip"),
+        help="how a network on a coarser grid than the t1-linear one returns its output: "
+        "keep-detail (its change applied to the full-resolution T1w-ce) or round-trip (the "
+        "paper: the output resampled, finer detail lost); default: what the checkpoint records",
+    )
+    parser.add_argument(
         "--device", default="auto", help="where the translation runs: auto (default), cpu, cuda"
     )
     parser.add_argument(
@@ -176,6 +184,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         plugin_args=plugin_args,
         model=model,
         device=args.device,
+        output_resampling=args.output_resampling,
         mask_backend=args.mask_backend,
         seg_backend=args.seg_backend,
         group_by=args.group_by,

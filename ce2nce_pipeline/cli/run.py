@@ -81,7 +81,7 @@ def _check_translation_model(config: RunConfig, n_ce: int) -> dict[str, str] | N
             )
         return None
     from ..models import CheckpointError, load_checkpoint
-    from ..models.checkpoint import checkpoint_normalisation
+    from ..models.checkpoint import checkpoint_normalisation, checkpoint_output_resampling
 
     try:
         _, metadata = load_checkpoint(config.model)
@@ -96,6 +96,7 @@ def _check_translation_model(config: RunConfig, n_ce: int) -> dict[str, str] | N
         "WeightsSha256": metadata["weights"]["sha256"],
         "IntensityNormalisation": checkpoint_normalisation(metadata),
         "NetworkGrid": "x".join(map(str, metadata["preprocessing"]["network_grid"]["shape"])),
+        "OutputResampling": config.output_resampling or checkpoint_output_resampling(metadata),
     }
 
 

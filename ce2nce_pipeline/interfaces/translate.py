@@ -20,6 +20,12 @@ class _TranslateInputSpec(BaseInterfaceInputSpec):
     checkpoint = Directory(exists=True, mandatory=True, desc="ce2nce checkpoint directory")
     device = traits.Str("auto", usedefault=True, desc="'auto', 'cpu' or 'cuda[:N]'")
     num_threads = traits.Int(1, usedefault=True, desc="CPU threads of torch")
+    output_resampling = traits.Enum(
+        "round-trip",
+        "keep-detail",
+        usedefault=True,
+        desc="how a coarser network grid's output returns to the t1-linear grid",
+    )
 
 
 class _TranslateOutputSpec(TraitedSpec):
@@ -36,7 +42,10 @@ class TranslateCeToNce(SimpleInterface):
         from ..models import Predictor
 
         predictor = Predictor.from_checkpoint(
-            self.inputs.checkpoint, device=self.inputs.device, num_threads=self.inputs.num_threads
+            self.inputs.checkpoint,
+            device=self.inputs.device,
+            num_threads=self.inputs.num_threads,
+            output_resampling=self.inputs.output_resampling,
         )
         synthetic = predictor.predict(nib.load(self.inputs.in_file))
         out_file = str(Path(runtime.cwd) / "t1w_synthetic.nii.gz")

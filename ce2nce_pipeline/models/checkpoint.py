@@ -42,7 +42,12 @@ from ..science.intensity import (
     WHITE_MATTER_PRIOR_THRESHOLD,
     check_normalisation,
 )
-from ..science.resampling import NETWORK_SHAPE, RESAMPLING, T1_LINEAR_SHAPE
+from ..science.resampling import (
+    NETWORK_SHAPE,
+    OUTPUT_RESAMPLINGS,
+    RESAMPLING,
+    T1_LINEAR_SHAPE,
+)
 from .registry import (
     architecture_name,
     build_model,
@@ -60,6 +65,7 @@ __all__ = [
     "CheckpointError",
     "TrainingMetadata",
     "checkpoint_normalisation",
+    "checkpoint_output_resampling",
     "load_checkpoint",
     "read_metadata",
     "save_checkpoint",
@@ -206,6 +212,17 @@ def _normalisation_record(method: str) -> dict[str, Any]:
     }
 
 
+def checkpoint_output_resampling(metadata: Mapping[str, Any]) -> str:
+    """How a checkpoint's outputs return to the t1-linear grid (``"round-trip"`` if none).
+
+    One of :data:`~ce2nce_pipeline.science.resampling.OUTPUT_RESAMPLINGS`, recorded as
+    ``preprocessing.resampling.output``; checkpoints written before it was recorded used the
+    paper's round trip.
+    """
+    record = metadata.get("preprocessing", {}).get("resampling", {})
+    return str(record.get("output", "round-trip"))
+
+
 def checkpoint_normalisation(metadata: Mapping[str, Any]) -> str:
     """The intensity normalisation a checkpoint's metadata records (``"min-max"`` if none)."""
     record = metadata.get("preprocessing", {}).get("intensity_normalisation", {})
@@ -219,6 +236,7 @@ def save_checkpoint(
     *,
     network_shape: tuple[int, int, int] = NETWORK_SHAPE,
     normalisation: str = "min-max",
+    output_resampling: str = "round-trip",
     overwrite: bool = False,
 ) -> Path:
     """Write ``model`` as a self-describing checkpoint directory.
@@ -236,6 +254,9 @@ def save_checkpoint(
     normalisation : {"min-max", "white-matter", "white-matter-input"}
         How the network's inputs and targets were scaled
         (:mod:`ce2nce_pipeline.science.intensity`); the Predictor scales inputs the same way.
+    output_resampling : {"round-trip", "keep-detail"}
+        How the Predictor brings outputs of a network on a coarser grid back to the t1-linear
+        grid by default (:func:`~ce2nce_pipeline.science.resampling.keep_detail`).
     overwrite : bool
         Replace an existing checkpoint at ``path`` (e.g. the "last" checkpoint of a run).
 
@@ -253,6 +274,11 @@ def save_checkpoint(
     name = architecture_name(model)
     kwargs = model_config(model)
     check_normalisation(normalisation)
+    if output_resampling not in OUTPUT_RESAMPLINGS:
+        raise ValueError(
+            f"unknown output resampling {output_resampling!r}; choose one of "
+            f"{list(OUTPUT_RESAMPLINGS)}"
+        )
     if metadata is None:
         training = TrainingMetadata()
     elif isinstance(metadata, TrainingMetadata):
@@ -292,7 +318,7 @@ def save_checkpoint(
                 "pipeline": "Clinica t1-linear (desc-Crop)",
             },
             "network_grid": {"shape": [int(s) for s in network_shape]},
-            "resampling": dict(RESAMPLING),
+            "resampling": {**RESAMPLING, "output": output_resampling},
         },
         "training": dataclasses.asdict(training),
         "software": _software_versions(),
@@ -387,6 +413,11 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{metadata_file}: unsupported resampling {resampling!r} "
             "(expected trilinear, align_corners false)"
         )
+    if resampling.get("output", "round-trip") not in OUTPUT_RESAMPLINGS:
+        raise CheckpointError(
+            f"{metadata_file}: unknown output resampling {resampling.get('output')!r}; this "
+            f"ce2nce knows {list(OUTPUT_RESAMPLINGS)} (use a matching ce2nce version)"
+        )
     return document
 
 
@@ -470,6 +501,26 @@ def _normalisation_text(record: Mapping[str, Any]) -> str:
     )
 
 
+def _grid_text(preprocessing: Mapping[str, Any], grid: str) -> str:
+    resampling = preprocessing["resampling"]
+    if tuple(preprocessing["network_grid"]["shape"]) == T1_LINEAR_SHAPE:
+        return f"- Translated at full resolution ({grid}, zero-padded to a multiple of 32)."
+    how = (
+        f"{resampling['method']} interpolation (`align_corners={resampling['align_corners']}`, "
+        f"{resampling.get('implementation', 'PyTorch')})"
+    )
+    if checkpoint_output_resampling({"preprocessing": preprocessing}) == "keep-detail":
+        return (
+            f"- Resampled to {grid} with {how}; by default only the network's change comes back "
+            "(resampled the same way) and is applied to the full-resolution input, so detail "
+            "finer than the network grid is kept (`--output-resampling keep-detail`)."
+        )
+    return (
+        f"- Resampled to {grid} and back with {how}, as in the paper "
+        "(`--output-resampling round-trip`; `keep-detail` keeps the full-resolution detail)."
+    )
+
+
 def _table(rows: list[tuple[str, str]]) -> list[str]:
     lines = ["| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows]
@@ -549,11 +600,7 @@ def write_model_card(
             f"{pre['input_grid'].get('space', 'MNI152NLin2009cSym')}, finite and not constant."
         ),
         _normalisation_text(pre["intensity_normalisation"]),
-        (
-            f"- Resampled to {grid_net} and back with {pre['resampling']['method']} interpolation "
-            f"(`align_corners={pre['resampling']['align_corners']}`, "
-            f"{pre['resampling'].get('implementation', 'PyTorch')})."
-        ),
+        _grid_text(pre, grid_net),
         "- The output has the input's affine and header (float32).",
         "",
         "## Training",

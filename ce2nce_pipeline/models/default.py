@@ -20,6 +20,7 @@ import pandas as pd
 from .checkpoint import (
     TrainingMetadata,
     checkpoint_normalisation,
+    checkpoint_output_resampling,
     load_checkpoint,
     save_checkpoint,
     write_model_card,
@@ -28,7 +29,7 @@ from .checkpoint import (
 #: Name under which the default model appears in sidecars and logs.
 DEFAULT_MODEL_NAME = "ce2nce-default-simulated"
 
-#: Size limit of the shipped folder (the issue's 50 MB).
+#: Size limit of the shipped folder (50 MB, so that the package stays small to install).
 MAX_SHIPPED_BYTES = 50 * 1024 * 1024
 
 #: What the model card says first, and the sidecars repeat.
@@ -172,6 +173,7 @@ def package_default_model(
     notes: str = "",
     target: str | os.PathLike[str] | None = None,
     real_pairs: str | os.PathLike[str] | None = None,
+    output_resampling: str | None = None,
 ) -> Path:
     """Write the shipped default model from a training run's ``best/`` checkpoint.
 
@@ -192,6 +194,9 @@ def package_default_model(
         Scores of held-out real pairs through the participant level (a
         ``workflows/default_model/score_derivatives.py`` TSV): tabulated in the model card
         against :data:`REAL_PAIR_TARGETS` and copied beside the weights.
+    output_resampling
+        How the Predictor returns the outputs of a network on a coarser grid by default
+        (``"keep-detail"`` or ``"round-trip"``); default: what the checkpoint records.
 
     Returns
     -------
@@ -219,6 +224,7 @@ def package_default_model(
             network_shape=network_shape,
             # The Predictor scales inputs as the checkpoint records: a re-save must keep it.
             normalisation=checkpoint_normalisation(metadata),
+            output_resampling=output_resampling or checkpoint_output_resampling(metadata),
         )
         card = write_model_card(checkpoint, checkpoint / "MODEL_CARD.md")
         text = card.read_text(encoding="utf-8")

@@ -10,8 +10,11 @@ Each image goes through the steps of Bottani et al. 2024 (§2.2): min-max scalin
 (or the normalisation the checkpoint records, :mod:`ce2nce_pipeline.science.intensity`),
 trilinear resampling 169×208×179 → 128³, the network, resampling back, and the inverse
 intensity mapping; the result keeps the input's affine and header. A checkpoint whose network
-grid is the t1-linear grid itself (the default model) skips both resamplings: the network runs
-on the volume zero-padded to a multiple of 32, at full resolution.
+grid is the t1-linear grid itself skips both resamplings: the network runs on the volume
+zero-padded to a multiple of 32, at full resolution. On a coarser grid, ``output_resampling``
+``"keep-detail"`` resamples only the network's change and applies it to the full-resolution
+input (:func:`~ce2nce_pipeline.science.resampling.keep_detail`), so the anatomy is not blurred;
+``"round-trip"`` resamples the output itself, as the paper does.
 """
 
 from __future__ import annotations
@@ -31,14 +34,16 @@ from torch import nn
 from ..science.intensity import scale_network_input
 from ..science.resampling import (
     NETWORK_SHAPE,
+    OUTPUT_RESAMPLINGS,
     MinMaxParams,
     check_t1_linear_shape,
     is_t1_linear_shape,
+    keep_detail,
     minmax_unscale,
     resample_to_shape,
     run_padded,
 )
-from .checkpoint import checkpoint_normalisation, load_checkpoint
+from .checkpoint import checkpoint_normalisation, checkpoint_output_resampling, load_checkpoint
 
 __all__ = ["Predictor", "deterministic_cudnn", "resolve_device"]
 
@@ -107,6 +112,11 @@ class Predictor:
         computes in float32.
     batch_size : int
         Volumes per forward pass in :meth:`predict_batch`.
+    output_resampling : {"round-trip", "keep-detail"}, optional
+        How the output of a network on a coarser grid than the t1-linear one comes back:
+        the output resampled (``"round-trip"``, the paper) or only the network's change,
+        applied to the full-resolution input (``"keep-detail"``). Default: what the checkpoint
+        records, else ``"round-trip"``. No effect on full-resolution networks.
 
     Notes
     -----
@@ -124,6 +134,7 @@ class Predictor:
         num_threads: int | None = None,
         mixed_precision: bool = True,
         batch_size: int = 1,
+        output_resampling: str | None = None,
     ) -> None:
         if num_threads is not None:
             if (
@@ -141,6 +152,15 @@ class Predictor:
         self.network_shape: tuple[int, int, int] = tuple(grid) if grid else NETWORK_SHAPE
         #: How inputs are scaled before the network (:mod:`ce2nce_pipeline.science.intensity`).
         self.normalisation = checkpoint_normalisation(self.metadata)
+        if output_resampling is None:
+            output_resampling = checkpoint_output_resampling(self.metadata)
+        if output_resampling not in OUTPUT_RESAMPLINGS:
+            raise ValueError(
+                f"unknown output resampling {output_resampling!r}; choose one of "
+                f"{list(OUTPUT_RESAMPLINGS)}"
+            )
+        #: How outputs of a network on a coarser grid return to the t1-linear grid.
+        self.output_resampling = output_resampling
         self.mixed_precision = bool(mixed_precision) and self.device.type == "cuda"
         self.batch_size = batch_size
         self.model = model.to(self.device).eval()
@@ -164,7 +184,7 @@ class Predictor:
         device, num_threads
             See :class:`Predictor`.
         **kwargs
-            ``mixed_precision``, ``batch_size``.
+            ``mixed_precision``, ``batch_size``, ``output_resampling``.
 
         Raises
         ------
@@ -233,7 +253,16 @@ class Predictor:
             # Clip before resampling back: trilinear interpolation is convex, so the output
             # stays in [0, 1] and maps into the input's intensity range.
             output = output.float().clamp_(0.0, 1.0)
-            output = resample_to_shape(output, input_shape)
+            if self.output_resampling == "keep-detail" and not is_t1_linear_shape(
+                self.network_shape
+            ):
+                output = keep_detail(
+                    batch,
+                    resample_to_shape(network_input, input_shape),
+                    resample_to_shape(output, input_shape),
+                ).clamp_(0.0, 1.0)
+            else:
+                output = resample_to_shape(output, input_shape)
         return [volume[0].cpu().numpy() for volume in output]
 
     def _wrap(

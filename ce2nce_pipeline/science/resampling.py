@@ -15,6 +15,12 @@ is applied when downsampling (169 → 128 is a factor 1.32), as in the paper.
 A network trained on the t1-linear grid itself (network grid 169×208×179: no resampling, the
 default model's) runs on the volume zero-padded to a multiple of :data:`SIZE_MULTIPLE`
 (:func:`run_padded`), so no anatomy is blurred by a round trip.
+
+A network on a coarser grid returns to the t1-linear grid one of two ways
+(:data:`OUTPUT_RESAMPLINGS`, :func:`keep_detail`): ``"round-trip"`` resamples its output (the
+paper; the image loses the detail finer than the network grid), ``"keep-detail"`` resamples
+only the change the network made and applies it to the full-resolution input, so anatomy the
+network did not touch keeps every voxel's detail.
 """
 
 from __future__ import annotations
@@ -30,12 +36,14 @@ import torch.nn.functional as F
 __all__ = [
     "NETWORK_SHAPE",
     "RESAMPLING",
+    "OUTPUT_RESAMPLINGS",
     "SIZE_MULTIPLE",
     "T1_LINEAR_SHAPE",
     "MinMaxParams",
     "check_finite_nonconstant",
     "check_t1_linear_shape",
     "is_t1_linear_shape",
+    "keep_detail",
     "minmax_scale",
     "minmax_unscale",
     "network_round_trip",
@@ -302,9 +310,7 @@ def run_padded(
     return output[(slice(None), slice(None), *crop)]
 
 
-def network_round_trip(
-    volume: ArrayT, shape: tuple[int, int, int] = NETWORK_SHAPE
-) -> ArrayT:
+def network_round_trip(volume: ArrayT, shape: tuple[int, int, int] = NETWORK_SHAPE) -> ArrayT:
     """Resample a volume to the network grid and back (trilinear both ways).
 
     What the paper's pipeline does to every image it translates, and what its evaluation did
@@ -312,3 +318,25 @@ def network_round_trip(
     """
     original = tuple(int(s) for s in np.shape(volume)[-3:])
     return resample_to_shape(resample_to_shape(volume, shape), original)
+
+
+#: How a network output on a coarser grid comes back to the input grid: ``"round-trip"`` (the
+#: paper: the output resampled) or ``"keep-detail"`` (:func:`keep_detail`).
+OUTPUT_RESAMPLINGS: tuple[str, ...] = ("round-trip", "keep-detail")
+
+
+def keep_detail(volume: ArrayT, round_trip_input: ArrayT, round_trip_output: ArrayT) -> ArrayT:
+    """Apply a network's change, resampled to the input grid, to the full-resolution input.
+
+    ``volume + (round_trip_output - round_trip_input)``, where ``round_trip_input`` is the
+    volume taken to the network grid and back and ``round_trip_output`` the network's output
+    on that grid brought back the same way. Trilinear resampling is linear, so this is the
+    network's change on its own grid, resampled; the detail finer than the network grid
+    (``volume - round_trip_input``), which the round trip alone would remove, stays. Where the
+    network changes nothing the volume comes back exactly. All three in the same intensity
+    units and shape; nothing is clipped.
+    """
+    shapes = {tuple(np.shape(x)) for x in (volume, round_trip_input, round_trip_output)}
+    if len(shapes) != 1:
+        raise ValueError(f"keep_detail needs three volumes of one shape, got {sorted(shapes)}")
+    return volume + (round_trip_output - round_trip_input)

@@ -182,4 +182,3 @@ def write_pairs_tsv(rows: Sequence[Mapping[str, str]], path: Path) -> Path:
 
 def _one_itk_thread() -> None:
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
-

@@ -87,7 +87,7 @@ def init_single_subject_wf(
         Versions recorded in the sidecars.
     translation
         ``{"Checkpoint", "Architecture", "WeightsSha256", "IntensityNormalisation",
-        "NetworkGrid"}`` of the
+        "NetworkGrid", "OutputResampling"}`` of the
         translation model; ``None`` leaves contrast-enhanced images untranslated.
     mask_backend, seg_backend
         Brain masking (``template``, ``deepbet``, ``hdbet``) and segmentation (``ants``,
@@ -145,6 +145,7 @@ def init_single_subject_wf(
             weights_sha256=translation["WeightsSha256"],
             normalisation=translation.get("IntensityNormalisation", "min-max"),
             network_grid=translation.get("NetworkGrid", "128x128x128"),
+            output_resampling=translation.get("OutputResampling", "round-trip"),
             device=device,
             num_threads=omp_nthreads,
             name=f"translate_{stem}_wf",

@@ -20,8 +20,12 @@ GRID_DESC = {
     "192x224x192, no resampling)",
 }
 ROUND_TRIP_DESC = (
-    "image resampled to {grid} (trilinear), translated, resampled back to 169x208x179 "
-    "(trilinear)"
+    "image resampled to {grid} (trilinear), translated, resampled back to 169x208x179 (trilinear)"
+)
+KEEP_DETAIL_DESC = (
+    "image resampled to {grid} (trilinear) and translated; the network's change (output minus "
+    "input on that grid) was resampled back to 169x208x179 (trilinear) and added to the "
+    "full-resolution image, so that detail finer than the network grid was kept"
 )
 #: How each intensity normalisation is described in the methods text.
 _WHITE_MATTER_DESC = (
@@ -43,6 +47,7 @@ def init_translate_wf(
     weights_sha256: str,
     normalisation: str = "min-max",
     network_grid: str = "128x128x128",
+    output_resampling: str = "round-trip",
     device: str = "auto",
     num_threads: int = 1,
     name: str = "translate_wf",
@@ -66,6 +71,10 @@ def init_translate_wf(
     network_grid
         The checkpoint's network grid (``"128x128x128"``: the paper's round trip;
         ``"169x208x179"``: full resolution), for the methods text.
+    output_resampling
+        How the output of a network on a coarser grid comes back to the t1-linear grid:
+        ``"round-trip"`` (the paper) or ``"keep-detail"``
+        (:func:`~ce2nce_pipeline.science.resampling.keep_detail`).
     device
         ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
     num_threads
@@ -88,12 +97,22 @@ def init_translate_wf(
         architecture=architecture,
         sha256_short=weights_sha256[:12],
         scaling=SCALING_DESC[normalisation],
-        grid=GRID_DESC.get(network_grid, ROUND_TRIP_DESC.format(grid=network_grid)),
+        grid=GRID_DESC.get(
+            network_grid,
+            (KEEP_DETAIL_DESC if output_resampling == "keep-detail" else ROUND_TRIP_DESC).format(
+                grid=network_grid
+            ),
+        ),
     )
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["t1w_synthetic"]), name="outputnode")
     translate = pe.Node(
-        TranslateCeToNce(checkpoint=checkpoint, device=device, num_threads=num_threads),
+        TranslateCeToNce(
+            checkpoint=checkpoint,
+            device=device,
+            num_threads=num_threads,
+            output_resampling=output_resampling,
+        ),
         name="translate",
         n_procs=num_threads,
     )

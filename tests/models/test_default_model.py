@@ -168,6 +168,10 @@ def test_packaging_refuses_a_model_over_the_size_limit(shipped, tmp_path, monkey
     # The re-save keeps how inputs are scaled (it once fell back to min-max: a white-matter-input
     # model then saw wrongly scaled inputs, held-out MAE 2.2 % -> 18 %) and the weights.
     original = json.loads((shipped / "metadata.json").read_text())
+    # A checkpoint that records no output resampling used the paper's round trip: so does its
+    # re-save, now recorded.
+    assert packaged["preprocessing"]["resampling"].pop("output") == "round-trip"
+    original["preprocessing"]["resampling"].pop("output", None)
     assert packaged["preprocessing"] == original["preprocessing"]
     assert packaged["weights"]["sha256"] == original["weights"]["sha256"]
     load_checkpoint(written)
@@ -185,6 +189,17 @@ def test_packaging_refuses_a_model_over_the_size_limit(shipped, tmp_path, monkey
     assert "**not met**: MAE below the T1w-ce's on every pair (1/2)" in card
     assert "met: at least 50 % of the excess brightness removed (50.0 %)" in card
     assert (with_real / REAL_PAIRS_FILE).read_text() == scores.read_text()
+    # The output resampling chosen on the validation pairs is recorded and shown in the card.
+    keeping = package_default_model(
+        shipped, {}, data_description="x", target=tmp_path / "kd", output_resampling="keep-detail"
+    )
+    assert (
+        json.loads((keeping / "metadata.json").read_text())["preprocessing"]["resampling"][
+            "output"
+        ]
+        == "keep-detail"
+    )
+    assert "applied to the full-resolution input" in (keeping / "MODEL_CARD.md").read_text()
     monkeypatch.setattr("ce2nce_pipeline.models.default.MAX_SHIPPED_BYTES", 1000)
     with pytest.raises(ValueError, match="50 MB"):
         package_default_model(shipped, {}, data_description="x", target=tmp_path / "too_big")

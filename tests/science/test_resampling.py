@@ -8,14 +8,17 @@ import torch
 
 from ce2nce_pipeline.science.resampling import (
     NETWORK_SHAPE,
+    OUTPUT_RESAMPLINGS,
     RESAMPLING,
     T1_LINEAR_SHAPE,
     MinMaxParams,
     check_finite_nonconstant,
     check_t1_linear_shape,
     is_t1_linear_shape,
+    keep_detail,
     minmax_scale,
     minmax_unscale,
+    network_round_trip,
     resample_to_shape,
     to_network_grid,
     to_t1_linear_grid,
@@ -157,3 +160,35 @@ def test_t1_linear_grid_check():
         check_t1_linear_shape((193, 229, 193), source="sub-02.nii.gz")
     with pytest.raises(ValueError, match="169×208×179×1"):
         check_t1_linear_shape((169, 208, 179, 1))
+
+
+def test_keep_detail_applies_only_the_networks_change_and_keeps_fine_detail():
+    rng = np.random.default_rng(0)
+    shape = (40, 44, 36)
+    volume = rng.random(shape, dtype=np.float32)  # all detail, finer than any coarser grid
+    coarse = (16, 16, 16)
+    round_trip_input = network_round_trip(volume, coarse)
+    # A network that changes nothing: the volume comes back exactly, noise and all, where the
+    # round trip alone loses most of it.
+    same = keep_detail(volume, round_trip_input, round_trip_input)
+    np.testing.assert_array_equal(same, volume)
+    assert np.abs(round_trip_input - volume).mean() > 0.1
+    # A network that darkens a region by 0.3 on its grid: exactly that change, resampled, is
+    # subtracted; the full-resolution detail stays everywhere.
+    on_grid = resample_to_shape(volume, coarse)
+    darkened = on_grid.copy()
+    darkened[4:10, 4:10, 4:10] -= 0.3
+    change = resample_to_shape(darkened - on_grid, shape)
+    result = keep_detail(volume, round_trip_input, resample_to_shape(darkened, shape))
+    np.testing.assert_allclose(result - volume, change, atol=1e-6)
+    assert change.min() == pytest.approx(-0.3, abs=0.01) and change.max() == pytest.approx(0)
+    # Torch tensors too, and three volumes of one shape only.
+    as_tensor = keep_detail(
+        torch.from_numpy(volume),
+        torch.from_numpy(round_trip_input),
+        torch.from_numpy(np.asarray(resample_to_shape(darkened, shape))),
+    )
+    np.testing.assert_allclose(as_tensor.numpy(), result, atol=1e-6)
+    with pytest.raises(ValueError, match="one shape"):
+        keep_detail(volume, on_grid, on_grid)
+    assert OUTPUT_RESAMPLINGS == ("round-trip", "keep-detail")
