@@ -1,0 +1,217 @@
+"""Throughput of the participant level: per-stage wall and core-seconds, peak memory, images/hour.
+
+Simulates a small BIDS dataset of ce/nce pairs (``ce2nce simulate``, Colin27 heads, two series
+per pair), runs ``ce2nce … participant`` on it as a child process at each ``--nprocs`` and
+watches every process of the run through ``/proc`` (Linux): nipype's MultiProc starts one worker
+process per node (``maxtasksperchild=1``) and each works in its node's folder, so the CPU time
+and peak memory of a process are its node's. The whole run's core-seconds come from the
+kernel's accounting of the child and everything it waited for. Prints a table per run and a
+projection for a 16-core node, with and without a GPU (on a GPU, the translation and HD-BET no
+longer cost CPU time).
+
+    .venv/bin/python benchmarks/bench_throughput.py [--pairs 2] [--nprocs 1 2] [--keep DIR]
+
+Numbers are documented in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+#: Stages whose CPU time moves to the GPU when there is one.
+GPU_STAGES = ("translate", "brain_mask")
+#: Clinica's stated cost per image (t1-linear about 6 min, SPM segmentation about 10 min).
+ANCHOR_MINUTES_PER_IMAGE = 16.0
+
+
+@dataclass
+class ProcessRecord:
+    """What was seen of one process of the run."""
+
+    node_dir: str = ""
+    cpu_seconds: float = 0.0
+    peak_mib: float = 0.0
+
+
+@dataclass
+class RunRecord:
+    wall: float
+    core_seconds: float
+    peak_mib: float
+    processes: dict[int, ProcessRecord] = field(default_factory=dict)
+
+
+def _children_of(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat.rpartition(")")[2].split()[1])
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def _sample(pid: int, record: ProcessRecord, work_dir: str) -> None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        record.cpu_seconds = (int(fields[11]) + int(fields[12])) / TICKS
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                record.peak_mib = max(record.peak_mib, int(line.split()[1]) / 1024)
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+        if cwd.startswith(work_dir) and cwd != work_dir:
+            record.node_dir = cwd[len(work_dir) :].strip("/")
+    except (OSError, IndexError, ValueError):
+        pass  # the process ended between the listing and the reads
+
+
+def run_participant(bids: Path, out: Path, work: Path, nprocs: int) -> RunRecord:
+    command = [
+        sys.executable, "-m", "ce2nce_pipeline.cli.run", str(bids), str(out), "participant",
+        "--nprocs", str(nprocs), "--omp-nthreads", "1", "-w", str(work),
+        "--skip-bids-validation",
+    ]  # fmt: skip
+    # Orphaned descendants (nipype's forkserver outlives its parent's wait) are re-parented to
+    # this process, which reaps them: the kernel's child accounting then holds every worker.
+    _become_subreaper()
+    before = _children_core_seconds()
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    processes: dict[int, ProcessRecord] = defaultdict(ProcessRecord)
+    work_dir = str(work.resolve())
+    while child.poll() is None:
+        for pid in _children_of(os.getpid()):
+            _sample(pid, processes[pid], work_dir)
+        time.sleep(0.2)
+    wall = time.perf_counter() - started
+    _reap_all()
+    if child.returncode:
+        raise RuntimeError(f"participant run failed: {child.stderr.read()[-2000:].decode()}")
+    return RunRecord(
+        wall=wall,
+        core_seconds=_children_core_seconds() - before,
+        peak_mib=max(record.peak_mib for record in processes.values()),
+        processes=dict(processes),
+    )
+
+
+def _become_subreaper() -> None:
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_all() -> None:
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def _children_core_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def stage_of(node_dir: str) -> str:
+    """``ce2nce_wf/sub_01_wf/t1_linear_…_wf/n4`` -> ``n4``; synthetic branches marked."""
+    parts = node_dir.split("/")
+    node = parts[-1]
+    if any("synthetic" in part for part in parts[:-1]) and "synthetic" not in node:
+        node = f"{node} (synthetic)"
+    return node
+
+
+def print_run(label: str, run: RunRecord, n_images: int) -> float:
+    stages: dict[str, list[ProcessRecord]] = defaultdict(list)
+    for record in run.processes.values():
+        if record.node_dir:
+            stages[stage_of(record.node_dir)].append(record)
+    core = run.core_seconds
+    print(
+        f"\n{label}: {n_images} images, wall {run.wall:.0f} s, {core:.0f} core-s "
+        f"({core / n_images:.1f} per image), largest process {run.peak_mib:.0f} MiB, "
+        f"{3600 * n_images / run.wall:.1f} images/hour"
+    )
+    print(f"{'stage':40s} {'nodes':>5s} {'core-s':>8s} {'core-s/node':>11s} {'peak MiB':>9s}")
+    for name, records in sorted(stages.items(), key=lambda kv: -sum(r.cpu_seconds for r in kv[1])):
+        total = sum(r.cpu_seconds for r in records)
+        peak = max(r.peak_mib for r in records)
+        print(
+            f"{name:40s} {len(records):5d} {total:8.1f} {total / len(records):11.1f} {peak:9.0f}"
+        )
+    return core
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=2, help="ce/nce pairs (default 2)")
+    parser.add_argument("--nprocs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--keep", type=Path, help="keep the dataset and outputs in this folder")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="ce2nce_bench_")) if args.keep is None else args.keep
+    root.mkdir(parents=True, exist_ok=True)
+    bids = root / "bids"
+    if not bids.exists():
+        subprocess.run(
+            [sys.executable, "-m", "ce2nce_pipeline.cli.run", "simulate", str(bids),
+             "--n-subjects", str(args.pairs), "--seed", "7", "--base", "colin27",
+             "--ce-only-fraction", "0", "--low-quality-fraction", "0", "--separate-series"],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    n_images = len(list(bids.glob("sub-*/ses-*/anat/*_T1w.nii.gz")))
+    print(
+        f"{n_images} T1w images ({args.pairs} ce/nce pairs), {os.cpu_count()} CPU(s), "
+        "--omp-nthreads 1, default backends (HD-BET masks, ANTs segmentation)"
+    )
+    per_image = {}
+    for nprocs in args.nprocs:
+        out, work = root / f"out_{nprocs}", root / f"work_{nprocs}"
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+        run = run_participant(bids, out, work, nprocs)
+        core = print_run(f"--nprocs {nprocs}", run, n_images)
+        gpu = sum(
+            r.cpu_seconds
+            for r in run.processes.values()
+            if r.node_dir and stage_of(r.node_dir).split(" ")[0].startswith(GPU_STAGES)
+        )
+        per_image[nprocs] = (core / n_images, (core - gpu) / n_images, run.peak_mib)
+    print("\nProjection for a 16-core node (CPU-bound, one image per core, memory permitting):")
+    for nprocs, (cpu_only, with_gpu, peak) in per_image.items():
+        print(
+            f"  from --nprocs {nprocs}: {16 * 3600 / cpu_only:,.0f} images/hour without a GPU, "
+            f"{16 * 3600 / with_gpu:,.0f} with one; 16 processes need about "
+            f"{16 * peak / 1024:.0f} GB"
+        )
+    print(
+        f"  anchor (Clinica t1-linear + SPM, ~{ANCHOR_MINUTES_PER_IMAGE:.0f} min per image): "
+        f"{16 * 60 / ANCHOR_MINUTES_PER_IMAGE:,.0f} images/hour"
+    )
+    if args.keep is None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
