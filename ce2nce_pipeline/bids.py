@@ -127,12 +127,66 @@ def _contrast_label_from_ingredient(ingredient: object) -> str | None:
     return text or None
 
 
+def _layout_root(bids_dir: Path, scratch: Path) -> Path:
+    """A path to the dataset whose parent folders pybids cannot mistake for BIDS entities.
+
+    pybids parses entities from absolute paths: a dataset under ``/data/perf/`` gets the
+    datatype ``perf`` for every file, one under ``/data/sub-study/`` the subject ``study``. A
+    symbolic link in a fresh scratch folder hides the dataset's real location.
+    """
+    link = scratch / "dataset"
+    link.symlink_to(Path(bids_dir).absolute(), target_is_directory=True)
+    return link
+
+
+def _is_anat_image(relative: Path) -> bool:
+    """True for ``sub-X/[ses-Y/]anat/<file>``: the only places a T1w image is looked for."""
+    parts = relative.parts
+    if len(parts) not in (3, 4) or parts[-2] != "anat" or not parts[0].startswith("sub-"):
+        return False
+    return len(parts) == 3 or parts[1].startswith("ses-")
+
+
+def _open_layout(root: Path, bids_dir: Path, excluded: Iterable[str]):
+    """Index ``root`` with pybids, leaving out ``excluded`` relative paths.
+
+    Raises
+    ------
+    InvalidInputError
+        When pybids cannot read a file of the dataset (e.g. a sidecar that is not JSON).
+    """
+    from bids.layout import BIDSLayout, BIDSLayoutIndexer
+    from bids.layout.validation import DEFAULT_LOCATIONS_TO_IGNORE
+
+    ignore = [
+        *DEFAULT_LOCATIONS_TO_IGNORE,
+        *(re.compile("^/" + re.escape(relative) + "$") for relative in excluded),
+    ]
+    try:
+        return BIDSLayout(
+            str(root),
+            derivatives=False,
+            indexer=BIDSLayoutIndexer(validate=False, ignore=ignore),
+        )
+    except (OSError, ValueError) as error:
+        # pybids names the file as "<BIDSJSONFile filename='...'>": show the real path.
+        reason = re.sub(r"<\w+ filename='([^']*)'>", r"\1", str(error))
+        reason = reason.replace(str(root), str(Path(bids_dir).absolute()))
+        raise InvalidInputError(
+            f"{bids_dir}: cannot index the dataset ({reason}); fix or remove that file"
+        ) from None
+
+
 def collect_t1w_images(
     bids_dir: Path,
     participant_labels: Sequence[str] | None = None,
     session_labels: Sequence[str] | None = None,
+    excluded: Iterable[str] = (),
 ) -> list[T1wImage]:
     """Every T1w image of the dataset, classified as contrast-enhanced or not.
+
+    The dataset may lie anywhere: under folders named like BIDS datatypes or entities, in
+    folders with spaces, behind symbolic links, or be given as a relative path.
 
     Parameters
     ----------
@@ -140,6 +194,9 @@ def collect_t1w_images(
         Root of the BIDS dataset.
     participant_labels, session_labels
         Restrict to these labels (already validated, without prefix); ``None`` keeps all.
+    excluded
+        Paths relative to the dataset root (POSIX separators) that are not indexed: files the
+        validator rejected. Their images are not returned.
 
     Returns
     -------
@@ -151,59 +208,67 @@ def collect_t1w_images(
     InvalidInputError
         When a requested participant or session does not exist, or no T1w image is found.
     """
-    from bids.layout import BIDSLayout
+    import tempfile
 
-    layout = BIDSLayout(str(bids_dir), validate=False, derivatives=False)
-    subjects = layout.get_subjects()
-    if participant_labels:
-        missing = sorted(set(participant_labels) - set(subjects))
-        if missing:
-            raise InvalidInputError(
-                f"{bids_dir}: no participant(s) {', '.join('sub-' + m for m in missing)}; "
-                f"available: {', '.join('sub-' + s for s in sorted(subjects)) or 'none'}"
-            )
-    query: dict[str, object] = {
-        "suffix": "T1w",
-        "datatype": "anat",
-        "extension": [".nii", ".nii.gz"],
-        "return_type": "object",
-    }
-    if participant_labels:
-        query["subject"] = list(participant_labels)
-    if session_labels:
-        query["session"] = list(session_labels)
-    images = []
-    for bids_file in layout.get(**query):
-        entities = {
-            name: str(value)
-            for name, value in bids_file.get_entities().items()
-            if name in NAME_ENTITIES
-        }
-        path = Path(bids_file.path).absolute()
-        agent = entities.pop("ceagent", None)
-        from_sidecar = False
-        if agent is None:
-            agent = _contrast_label_from_ingredient(
-                layout.get_metadata(str(path)).get("ContrastBolusIngredient")
-            )
-            if agent is not None:
-                from_sidecar = True
-                LOGGER.warning(
-                    "%s has no ce- entity but its sidecar names ContrastBolusIngredient: "
-                    "treated as contrast-enhanced (ce-%s); add the entity to its name",
-                    path,
-                    agent,
+    root = Path(bids_dir).absolute()
+    with tempfile.TemporaryDirectory(prefix="ce2nce_layout_") as scratch:
+        layout_root = _layout_root(root, Path(scratch))
+        layout = _open_layout(layout_root, bids_dir, excluded)
+        subjects = layout.get_subjects()
+        if participant_labels:
+            missing = sorted(set(participant_labels) - set(subjects))
+            if missing:
+                raise InvalidInputError(
+                    f"{bids_dir}: no participant(s) {', '.join('sub-' + m for m in missing)}; "
+                    f"available: {', '.join('sub-' + s for s in sorted(subjects)) or 'none'}"
                 )
-        if agent is not None and not from_sidecar:
-            entities["ceagent"] = agent
-        relative = path.relative_to(Path(bids_dir).absolute()).as_posix()
-        images.append(T1wImage(path, relative, entities, agent, from_sidecar))
+        query: dict[str, object] = {
+            "suffix": "T1w",
+            "extension": [".nii", ".nii.gz"],
+            "return_type": "object",
+        }
+        if participant_labels:
+            query["subject"] = list(participant_labels)
+        if session_labels:
+            query["session"] = list(session_labels)
+        images = []
+        for bids_file in layout.get(**query):
+            relative = Path(bids_file.path).relative_to(layout_root)
+            if _is_anat_image(relative):
+                images.append(_t1w_image(layout, bids_file, root, relative))
     if not images:
         where = f" for sub-{', sub-'.join(participant_labels)}" if participant_labels else ""
         raise InvalidInputError(
             f"{bids_dir}: no T1w image found{where} (expected sub-*/[ses-*/]anat/*_T1w.nii[.gz])"
         )
     return sorted(images, key=lambda image: str(image.path))
+
+
+def _t1w_image(layout, bids_file, root: Path, relative: Path) -> T1wImage:
+    """The :class:`T1wImage` of one indexed file; ``path`` is under ``root``, as given."""
+    entities = {
+        name: str(value)
+        for name, value in bids_file.get_entities().items()
+        if name in NAME_ENTITIES
+    }
+    path = root / relative
+    agent = entities.pop("ceagent", None)
+    from_sidecar = False
+    if agent is None:
+        agent = _contrast_label_from_ingredient(
+            layout.get_metadata(bids_file.path).get("ContrastBolusIngredient")
+        )
+        if agent is not None:
+            from_sidecar = True
+            LOGGER.warning(
+                "%s has no ce- entity but its sidecar names ContrastBolusIngredient: "
+                "treated as contrast-enhanced (ce-%s); add the entity to its name",
+                path,
+                agent,
+            )
+    if agent is not None and not from_sidecar:
+        entities["ceagent"] = agent
+    return T1wImage(path, relative.as_posix(), entities, agent, from_sidecar)
 
 
 def _compatible(ce: T1wImage, nce: T1wImage) -> bool:

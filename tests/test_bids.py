@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,77 @@ def test_entities_follow_bids_order():
         {"run": "1", "ceagent": "gd", "subject": "01", "acquisition": "mp", "session": "A"}
     )
     assert stem == "sub-01_ses-A_acq-mp_ce-gd_run-1"
+
+
+# --- a dataset anywhere on disk --------------------------------------------------------------
+
+_TWO_IMAGES = {
+    "sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz": "image",
+    "sub-01/ses-M000/anat/sub-01_ses-M000_ce-gd_T1w.nii.gz": "image",
+}
+
+
+def _two_images(root, colin27_tiny):
+    return write_dataset(root, {relative: colin27_tiny for relative in _TWO_IMAGES})
+
+
+def _found(images):
+    return [(image.image_id, image.relative_path, image.path.is_file()) for image in images]
+
+
+_EXPECTED = [
+    ("sub-01_ses-M000", "sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz", True),
+    ("sub-01_ses-M000_ce-gd", "sub-01/ses-M000/anat/sub-01_ses-M000_ce-gd_T1w.nii.gz", True),
+]
+
+
+@pytest.mark.parametrize(
+    "parents",
+    ["perf/bids", "x/anat/ds", "sub-study/ses-2/bids", "my studies/raw data", "run-3_T1w/bids"],
+)
+def test_parent_folders_named_like_bids_entities_or_with_spaces(tmp_path, colin27_tiny, parents):
+    root = _two_images(tmp_path / parents, colin27_tiny)
+    images = collect_t1w_images(root)
+    assert _found(images) == _EXPECTED
+    assert all(str(image.path).startswith(str(root)) for image in images)
+    assert collect_t1w_images(root, ["01"], ["M000"])[0].image_id == "sub-01_ses-M000"
+
+
+def test_dataset_behind_symbolic_links(tmp_path, colin27_tiny):
+    real = _two_images(tmp_path / "store" / "perf" / "real", colin27_tiny)
+    link = tmp_path / "linked dataset"
+    link.symlink_to(real, target_is_directory=True)
+    # An image that is itself a link (git-annex, DataLad) to a file outside the dataset.
+    annexed = real / "sub-02/anat/sub-02_T1w.nii.gz"
+    annexed.parent.mkdir(parents=True)
+    annexed.symlink_to(colin27_tiny)
+    images = collect_t1w_images(link)
+    assert _found(images) == [*_EXPECTED, ("sub-02", "sub-02/anat/sub-02_T1w.nii.gz", True)]
+    assert all(str(image.path).startswith(str(link)) for image in images)
+
+
+def test_dataset_given_as_a_relative_path(tmp_path, colin27_tiny, monkeypatch):
+    _two_images(tmp_path / "anat" / "bids", colin27_tiny)
+    monkeypatch.chdir(tmp_path / "anat")
+    images = collect_t1w_images(Path("bids"))
+    assert _found(images) == _EXPECTED
+    assert all(image.path.is_absolute() for image in images)
+
+
+def test_t1w_outside_anat_folders_is_not_an_anat_image(tmp_path, colin27_tiny):
+    root = _two_images(tmp_path / "bids", colin27_tiny)
+    stray = root / "sub-01/ses-M000/perf/sub-01_ses-M000_T1w.nii.gz"
+    stray.parent.mkdir()
+    stray.write_bytes(colin27_tiny.read_bytes())
+    assert _found(collect_t1w_images(root)) == _EXPECTED
+
+
+def test_excluded_files_and_unreadable_sidecars(tmp_path, colin27_tiny):
+    root = _two_images(tmp_path / "bids", colin27_tiny)
+    broken = root / "sub-01/ses-M000/anat/sub-01_ses-M000_T1w.json"
+    broken.write_text('{"RepetitionTime": ')
+    with pytest.raises(InvalidInputError, match="sub-01_ses-M000_T1w.json") as raised:
+        collect_t1w_images(root)
+    assert len(str(raised.value).splitlines()) == 1
+    excluded = ["sub-01/ses-M000/anat/sub-01_ses-M000_T1w.json", _EXPECTED[0][1]]
+    assert _found(collect_t1w_images(root, excluded=excluded)) == _EXPECTED[1:]

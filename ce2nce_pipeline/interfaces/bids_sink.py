@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ from nipype.interfaces.base import (
 )
 
 from ..bids import entities_to_stem
+from ..errors import DiskFullError, disk_full_message
+from ..workers import registered_temporary_file, temporary_prefix
 
 
 def derivative_name(
@@ -69,30 +73,50 @@ def publish(temporary: str | Path, destination: Path) -> None:
     os.replace(temporary, destination)
 
 
-def atomic_copy(source: Path, destination: Path) -> None:
-    """Copy ``source`` to ``destination`` through a temporary file and a rename."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+def _write_atomically(destination: Path, write: Callable[[str], None]) -> None:
+    """Run ``write(temporary)`` on a temporary file beside ``destination``, then rename it.
+
+    The temporary file is removed on any failure, and also when a stopped worker exits
+    (:func:`~ce2nce_pipeline.workers.registered_temporary_file`).
+
+    Raises
+    ------
+    DiskFullError
+        When the device is full (ENOSPC): one line naming ``destination``.
+    """
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=destination.parent, prefix=temporary_prefix(destination)
+        )
+    except OSError as error:
+        _raise_if_disk_full(error, destination)
+        raise
     os.close(handle)
     try:
-        shutil.copyfile(source, temporary)
-        publish(temporary, destination)
-    except BaseException:
+        with registered_temporary_file(temporary):
+            write(temporary)
+            publish(temporary, destination)
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            _raise_if_disk_full(error, destination)
         raise
+
+
+def _raise_if_disk_full(error: OSError, destination: Path) -> None:
+    if error.errno == errno.ENOSPC:
+        raise DiskFullError(disk_full_message(destination)) from None
+
+
+def atomic_copy(source: Path, destination: Path) -> None:
+    """Copy ``source`` to ``destination`` through a temporary file and a rename."""
+    _write_atomically(destination, lambda temporary: shutil.copyfile(source, temporary))
 
 
 def atomic_write_bytes(data: bytes, destination: Path) -> None:
     """Write ``data`` to ``destination`` through a temporary file and a rename."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        publish(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    _write_atomically(destination, lambda temporary: Path(temporary).write_bytes(data))
 
 
 def atomic_write_text(text: str, destination: Path) -> None:
