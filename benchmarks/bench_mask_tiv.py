@@ -50,9 +50,9 @@ def main() -> None:
     )
     ants.image_write(moved, str(work / "ch2bet_registered.nii.gz"))
     registered = np.asarray(nib.load(work / "ch2bet_registered.nii.gz").dataobj)
-    reference = np.asarray(
-        crop_to_clinica_box(template_image(registered, MNI2009C_AFFINE)).dataobj
-    ) >= 0.5
+    reference = (
+        np.asarray(crop_to_clinica_box(template_image(registered, MNI2009C_AFFINE)).dataobj) >= 0.5
+    )
     voxel_cm3 = abs(np.linalg.det(bet.affine[:3, :3])) / 1000
     native_cm3 = (np.asarray(bet.dataobj) > 0).sum() * voxel_cm3
     registered_cm3 = reference.sum() / 1000

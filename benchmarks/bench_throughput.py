@@ -36,9 +36,16 @@ ANCHOR_MINUTES_PER_IMAGE = 16.0
 
 @dataclass
 class ProcessRecord:
-    """What was seen of one process of the run."""
+    """What was last seen of one process of the run."""
 
+    cpu_seconds: float = 0.0
     node_dir: str = ""
+
+
+@dataclass
+class StageRecord:
+    """CPU time and largest resident memory seen while a process worked in a node's folder."""
+
     cpu_seconds: float = 0.0
     peak_mib: float = 0.0
 
@@ -48,7 +55,7 @@ class RunRecord:
     wall: float
     core_seconds: float
     peak_mib: float
-    processes: dict[int, ProcessRecord] = field(default_factory=dict)
+    nodes: dict[str, StageRecord] = field(default_factory=dict)
 
 
 def _children_of(root: int) -> set[int]:
@@ -68,18 +75,29 @@ def _children_of(root: int) -> set[int]:
     return found
 
 
-def _sample(pid: int, record: ProcessRecord, work_dir: str) -> None:
+def _sample(
+    pid: int, process: ProcessRecord, nodes: dict[str, StageRecord], work_dir: str
+) -> float:
+    """Charge the CPU time used since the last look to the node the process works in.
+
+    nipype's workers live for the whole run and take node after node; each works in its node's
+    folder, so the folder it is in when sampled names the node that used the time. Returns the
+    process's resident memory (MiB).
+    """
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        record.cpu_seconds = (int(fields[11]) + int(fields[12])) / TICKS
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                record.peak_mib = max(record.peak_mib, int(line.split()[1]) / 1024)
+        cpu = (int(fields[11]) + int(fields[12])) / TICKS
+        rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
         cwd = os.readlink(f"/proc/{pid}/cwd")
-        if cwd.startswith(work_dir) and cwd != work_dir:
-            record.node_dir = cwd[len(work_dir) :].strip("/")
     except (OSError, IndexError, ValueError):
-        pass  # the process ended between the listing and the reads
+        return 0.0  # the process ended between the listing and the reads
+    node = cwd[len(work_dir) :].strip("/") if cwd.startswith(work_dir) else ""
+    charged = node or process.node_dir or "(main process, outside nodes)"
+    stage = nodes.setdefault(charged, StageRecord())
+    stage.cpu_seconds += cpu - process.cpu_seconds
+    stage.peak_mib = max(stage.peak_mib, rss)
+    process.cpu_seconds, process.node_dir = cpu, node
+    return rss
 
 
 def run_participant(bids: Path, out: Path, work: Path, nprocs: int) -> RunRecord:
@@ -95,10 +113,12 @@ def run_participant(bids: Path, out: Path, work: Path, nprocs: int) -> RunRecord
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     processes: dict[int, ProcessRecord] = defaultdict(ProcessRecord)
+    nodes: dict[str, StageRecord] = {}
+    peak = 0.0
     work_dir = str(work.resolve())
     while child.poll() is None:
         for pid in _children_of(os.getpid()):
-            _sample(pid, processes[pid], work_dir)
+            peak = max(peak, _sample(pid, processes[pid], nodes, work_dir))
         time.sleep(0.2)
     wall = time.perf_counter() - started
     _reap_all()
@@ -107,8 +127,8 @@ def run_participant(bids: Path, out: Path, work: Path, nprocs: int) -> RunRecord
     return RunRecord(
         wall=wall,
         core_seconds=_children_core_seconds() - before,
-        peak_mib=max(record.peak_mib for record in processes.values()),
-        processes=dict(processes),
+        peak_mib=peak,
+        nodes=nodes,
     )
 
 
@@ -135,32 +155,35 @@ def _children_core_seconds() -> float:
 
 
 def stage_of(node_dir: str) -> str:
-    """``ce2nce_wf/sub_01_wf/t1_linear_…_wf/n4`` -> ``n4``; synthetic branches marked."""
+    """``ce2nce_wf/sub_01_wf/t1_linear_…_wf/n4_correction`` -> ``n4_correction``.
+
+    Nodes of the synthetic image's branches are marked, sinks are grouped.
+    """
     parts = node_dir.split("/")
     node = parts[-1]
+    if node.startswith("ds_"):
+        return "sinks (ds_*)"
     if any("synthetic" in part for part in parts[:-1]) and "synthetic" not in node:
         node = f"{node} (synthetic)"
     return node
 
 
 def print_run(label: str, run: RunRecord, n_images: int) -> float:
-    stages: dict[str, list[ProcessRecord]] = defaultdict(list)
-    for record in run.processes.values():
-        if record.node_dir:
-            stages[stage_of(record.node_dir)].append(record)
+    stages: dict[str, list[StageRecord]] = defaultdict(list)
+    for node_dir, record in run.nodes.items():
+        stages[stage_of(node_dir)].append(record)
     core = run.core_seconds
     print(
         f"\n{label}: {n_images} images, wall {run.wall:.0f} s, {core:.0f} core-s "
         f"({core / n_images:.1f} per image), largest process {run.peak_mib:.0f} MiB, "
         f"{3600 * n_images / run.wall:.1f} images/hour"
     )
-    print(f"{'stage':40s} {'nodes':>5s} {'core-s':>8s} {'core-s/node':>11s} {'peak MiB':>9s}")
-    for name, records in sorted(stages.items(), key=lambda kv: -sum(r.cpu_seconds for r in kv[1])):
+    print(f"{'stage':40s} {'nodes':>5s} {'core-s':>8s} {'per image':>9s} {'peak MiB':>9s}")
+    ordered = sorted(stages.items(), key=lambda kv: -sum(r.cpu_seconds for r in kv[1]))
+    for name, records in ordered:
         total = sum(r.cpu_seconds for r in records)
         peak = max(r.peak_mib for r in records)
-        print(
-            f"{name:40s} {len(records):5d} {total:8.1f} {total / len(records):11.1f} {peak:9.0f}"
-        )
+        print(f"{name:40s} {len(records):5d} {total:8.1f} {total / n_images:9.1f} {peak:9.0f}")
     return core
 
 
@@ -194,8 +217,8 @@ def main() -> None:
         core = print_run(f"--nprocs {nprocs}", run, n_images)
         gpu = sum(
             r.cpu_seconds
-            for r in run.processes.values()
-            if r.node_dir and stage_of(r.node_dir).split(" ")[0].startswith(GPU_STAGES)
+            for node_dir, r in run.nodes.items()
+            if stage_of(node_dir).startswith(GPU_STAGES)
         )
         per_image[nprocs] = (core / n_images, (core - gpu) / n_images, run.peak_mib)
     print("\nProjection for a 16-core node (CPU-bound, one image per core, memory permitting):")

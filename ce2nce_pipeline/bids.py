@@ -303,3 +303,40 @@ def pair_images(images: Iterable[T1wImage]) -> list[CeNcePair]:
             )
         pairs.append(CeNcePair(ce=ce, nce=candidates[0]))
     return pairs
+
+
+def derivative_name(
+    entities: dict[str, str],
+    suffix: str,
+    extension: str,
+    space: str | None = None,
+    desc: str | None = None,
+    res: str | None = None,
+    label: str | None = None,
+    clinica_order: bool = False,
+) -> str:
+    """File name of a derivative from its source's entities.
+
+    Entities follow the source (``sub``, ``ses``, ``acq``, ``ce``, ``rec``, ``run``), then
+    ``space``, ``res``, ``label``, ``desc`` in BIDS order, or, with ``clinica_order``, ``space``,
+    ``desc``, ``res`` as Clinica's t1-linear names its images
+    (``..._space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz``).
+    """
+    order = (
+        (("space", space), ("desc", desc), ("res", res), ("label", label))
+        if clinica_order
+        else (("space", space), ("res", res), ("label", label), ("desc", desc))
+    )
+    parts = [entities_to_stem(entities)]
+    for key, value in order:
+        if value:
+            parts.append(f"{key}-{value}")
+    return "_".join(parts) + f"_{suffix}{extension}"
+
+
+def derivative_dir(output_dir: Path, entities: dict[str, str], datatype: str = "anat") -> Path:
+    """``output_dir/sub-X[/ses-Y]/datatype``."""
+    folder = Path(output_dir) / f"sub-{entities['subject']}"
+    if "session" in entities:
+        folder = folder / f"ses-{entities['session']}"
+    return folder / datatype

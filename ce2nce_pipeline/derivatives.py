@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from . import __version__
-from .interfaces.bids_sink import atomic_write_json, atomic_write_text
+from .io import atomic_write_json, atomic_write_text
 
 BIDS_VERSION = "1.10.0"
 PAPER_DOI = "10.1186/s12880-024-01242-3"

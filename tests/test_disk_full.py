@@ -8,10 +8,11 @@ import shutil
 import pytest
 from nipype.pipeline import engine as pe
 
+from ce2nce_pipeline import io as ce2nce_io
 from ce2nce_pipeline.cli.run import _failure_reason
 from ce2nce_pipeline.errors import DiskFullError
-from ce2nce_pipeline.interfaces import bids_sink
-from ce2nce_pipeline.interfaces.bids_sink import DerivativesDataSink, atomic_copy
+from ce2nce_pipeline.interfaces.bids_sink import DerivativesDataSink
+from ce2nce_pipeline.io import atomic_copy
 from ce2nce_pipeline.workers import remove_stale_temporary_files, temporary_prefix
 
 _COPYFILE = shutil.copyfile
@@ -27,7 +28,7 @@ def _copy_half_then_fill_the_disk(source, destination, *args, **kwargs):
 
 
 def test_atomic_copy_on_a_full_disk(tmp_path, colin27_tiny, monkeypatch):
-    monkeypatch.setattr(bids_sink.shutil, "copyfile", _copy_half_then_fill_the_disk)
+    monkeypatch.setattr(ce2nce_io.shutil, "copyfile", _copy_half_then_fill_the_disk)
     target = tmp_path / "out" / "sub-01_T1w.nii.gz"
     with pytest.raises(DiskFullError) as raised:
         atomic_copy(colin27_tiny, target)
@@ -39,7 +40,7 @@ def test_atomic_copy_on_a_full_disk(tmp_path, colin27_tiny, monkeypatch):
 
 def test_a_sink_node_on_a_full_disk_fails_in_one_line(tmp_path, colin27_tiny, monkeypatch):
     """A real nipype graph: the node fails, its crash file gives the summary its line."""
-    monkeypatch.setattr(bids_sink.shutil, "copyfile", _copy_half_then_fill_the_disk)
+    monkeypatch.setattr(ce2nce_io.shutil, "copyfile", _copy_half_then_fill_the_disk)
     out = tmp_path / "out"
     workflow = pe.Workflow("sub_01_wf", base_dir=str(tmp_path / "work"))
     workflow.config["execution"].update(

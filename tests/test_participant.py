@@ -332,7 +332,7 @@ def test_every_citation_key_of_the_graph_has_a_reference():
 def test_atomic_outputs_follow_the_umask(tmp_path):
     import os
 
-    from ce2nce_pipeline.interfaces.bids_sink import atomic_copy, atomic_write_text
+    from ce2nce_pipeline.io import atomic_copy, atomic_write_text
 
     previous = os.umask(0o022)
     try:

@@ -27,7 +27,7 @@ from ..group.figures import (
     save_figure,
 )
 from ..group.validation import ValidationOptions, ValidationResult, validate
-from ..interfaces.bids_sink import atomic_write_json, atomic_write_text
+from ..io import atomic_write_json, atomic_write_text
 
 logger = logging.getLogger(__name__)
 

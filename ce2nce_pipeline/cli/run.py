@@ -71,7 +71,7 @@ def _validate_input_dataset(config: RunConfig) -> list[ValidatorIssue]:
 
 
 def _expected_crop(config: RunConfig, image) -> Path:
-    from ..interfaces.bids_sink import derivative_dir, derivative_name
+    from ..bids import derivative_dir, derivative_name
     from ..science.templates import TEMPLATE_SPACE
     from ..workflows.outputs import RESOLUTION
 
@@ -218,7 +218,7 @@ _OWN_ERRORS = {"InvalidInput", "DiskFull", "Ce2nce", "BackendUnavailable"}
 
 def _write_rejections(config: RunConfig, rejections: list[str]) -> None:
     """List the rejected images under ``logs/`` (nothing is written when none was rejected)."""
-    from ..interfaces.bids_sink import atomic_write_text
+    from ..io import atomic_write_text
 
     if rejections:
         atomic_write_text(

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ..interfaces.bids_sink import atomic_write_bytes, atomic_write_text  # noqa: E402
+from ..io import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import nibabel as nib
 import numpy as np
 
 from .. import __version__
-from ..interfaces.bids_sink import atomic_write_bytes, publish
+from ..io import atomic_write_bytes, publish
 
 BIDS_VERSION = "1.10.0"
 CE_LABEL = "gadolinium"

@@ -33,7 +33,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from ..interfaces.bids_sink import atomic_write_text
+from ..io import atomic_write_text
 from .anatomy import build_anatomy
 from .augmentation import augment, sample_augmentation
 from .base_images import HELD_OUT_BASE, HELD_OUT_SEEDS, TRAINING_BASES, load_base_image
@@ -128,25 +128,18 @@ class TrainingSetPlan:
 
 def t1_linear_base(name: str, bases_dir: Path) -> Path:
     """Put a base image through t1-linear once; later calls return the cached file."""
-    from ..interfaces.t1_linear import AffineRegistration, CropToClinicaBox, N4BiasCorrection
+    from ..science.t1_linear import t1_linear
 
     target = bases_dir / f"{name}_T1w.nii.gz"
     if target.exists():
         return target
     bases_dir.mkdir(parents=True, exist_ok=True)
     image = load_base_image(name)
-    previous = os.getcwd()
     with tempfile.TemporaryDirectory(prefix=f"t1linear_{name}_", dir=bases_dir) as work:
-        try:
-            os.chdir(work)
-            raw = Path(work) / "raw.nii.gz"
-            nib.save(image, raw)
-            n4 = N4BiasCorrection(in_file=str(raw)).run().outputs.out_file
-            registered = AffineRegistration(in_file=n4).run().outputs.out_file
-            cropped = CropToClinicaBox(in_file=registered).run().outputs.out_file
-            atomic_save_nifti(target, nib.load(cropped))
-        finally:
-            os.chdir(previous)
+        raw = Path(work) / "raw.nii.gz"
+        nib.save(image, raw)
+        cropped, _ = t1_linear(raw, Path(work))
+        atomic_save_nifti(target, cropped)
     LOGGER.info("t1-linear base %s -> %s", name, target)
     return target
 

@@ -9,8 +9,8 @@ from ..interfaces.t1_linear import AffineRegistration, CropToClinicaBox, N4BiasC
 
 T1_LINEAR_DESC = (
     "Each T1w image was processed as Clinica's `t1-linear` pipeline does [@clinica; @wen2020]: "
-    "bias field correction with N4ITK [@n4] (B-spline fitting distance 200 mm, shrink factor 8), affine "
-    "registration to the ICBM 2009c nonlinear symmetric template (MNI152NLin2009cSym) "
+    "bias field correction with N4ITK [@n4] (B-spline fitting distance 200 mm, shrink factor "
+    "8), affine registration to the ICBM 2009c nonlinear symmetric template (MNI152NLin2009cSym) "
     "[@fonov2011] with ANTs {ants_version} [@ants] as `antsRegistrationSyNQuick.sh -t a` "
     "(rigid then affine stages, Mattes mutual information), run in-process through ANTsPy, "
     "the template being the ICBM 2009a symmetric brain shipped with nilearn, matched within its "

@@ -25,7 +25,7 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ce2nce_pipeline.errors import Ce2nceError  # noqa: E402
-from ce2nce_pipeline.interfaces.bids_sink import atomic_write_bytes  # noqa: E402
+from ce2nce_pipeline.io import atomic_write_bytes  # noqa: E402
 from ce2nce_pipeline.models import Predictor  # noqa: E402
 from ce2nce_pipeline.models.default import default_model_path  # noqa: E402
 from ce2nce_pipeline.science.metrics import image_similarity, minmax_scale  # noqa: E402

@@ -1,0 +1,121 @@
+"""The package's layers (docs/architecture.md), checked on every import statement of its source.
+
+Each package may import its own layer and the layers below it, never one above; only the
+nipype adapters (``interfaces``), the graphs (``workflows``) and the command line import nipype.
+The check reads the source with ``ast`` (imports inside functions included), so it fails on the
+first import that crosses a layer, naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ce2nce_pipeline"
+
+#: Layer of each package or top-level module, lowest first (docs/architecture.md).
+LAYERS: dict[str, int] = {
+    # foundations: errors, atomic writing, BIDS naming and discovery, input checks, settings
+    "__init__": 0,
+    "errors": 0,
+    "workers": 0,
+    "io": 0,
+    "bids": 0,
+    "bids_validation": 0,
+    "image_checks": 0,
+    "work_lock": 0,
+    "config": 0,
+    "derivatives": 0,
+    "_forkserver_guard": 0,
+    "data": 0,
+    # the science: pure functions of arrays and images
+    "science": 1,
+    # networks, checkpoints, the Predictor
+    "models": 2,
+    # what uses the models and the science without a graph
+    "training": 3,
+    "simulation": 3,
+    "group": 3,
+    "evaluation": 3,
+    # nipype adapters, graphs, and the faces users see
+    "interfaces": 4,
+    "workflows": 5,
+    "cli": 6,
+    "clinica": 6,
+}
+#: Lowest layer allowed to import nipype.
+NIPYPE_FROM = LAYERS["interfaces"]
+
+
+def _unit(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0].removesuffix(".py")
+
+
+def _imported_units(path: Path) -> list[tuple[int, str]]:
+    """(line, unit) for every ce2nce or nipype import in a file; units as in LAYERS."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package_parts = path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1]
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package_parts[: len(package_parts) - node.level + 1])
+                module = ".".join(base + ([node.module] if node.module else []))
+                names = (
+                    [module]
+                    if node.module
+                    else [f"{module}.{alias.name}" for alias in node.names]
+                )
+            else:
+                names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "nipype":
+                found.append((node.lineno, "nipype"))
+            elif parts[0] == "ce2nce_pipeline" and len(parts) > 1:
+                found.append((node.lineno, parts[1]))
+    return found
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_unit_has_a_layer():
+    units = {_unit(path) for path in SOURCES}
+    assert units <= set(LAYERS), f"give these a layer: {sorted(units - set(LAYERS))}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_go_down_the_layers(path):
+    unit = _unit(path)
+    layer = LAYERS[unit]
+    crossings = []
+    for line, imported in _imported_units(path):
+        if imported == "nipype":
+            if layer < NIPYPE_FROM:
+                crossings.append(f"line {line}: nipype")
+        elif imported != unit and LAYERS.get(imported, 0) > layer:
+            crossings.append(f"line {line}: {imported} (layer {LAYERS[imported]} > {layer})")
+    assert not crossings, f"{path.relative_to(PACKAGE)} ({unit}, layer {layer}): {crossings}"
+
+
+def test_the_check_sees_a_crossing(tmp_path, monkeypatch):
+    # A science module importing a workflow, and one importing nipype inside a function.
+    fake = tmp_path / "ce2nce_pipeline"
+    (fake / "science").mkdir(parents=True)
+    bad = fake / "science" / "bad.py"
+    bad.write_text(
+        "from ..workflows.base import init_ce2nce_wf\n\n"
+        "def f():\n    from nipype import Node\n    return Node\n"
+    )
+    monkeypatch.setattr(f"{__name__}.PACKAGE", fake)
+    assert _imported_units(bad) == [(1, "workflows"), (4, "nipype")]
+    with pytest.raises(AssertionError, match=r"line 1: workflows .*line 4: nipype"):
+        test_imports_go_down_the_layers(bad)
