@@ -81,23 +81,37 @@ def _sample(
     """Charge the CPU time used since the last look to the node the process works in.
 
     nipype's workers live for the whole run and take node after node; each works in its node's
-    folder, so the folder it is in when sampled names the node that used the time. Returns the
-    process's resident memory (MiB).
+    folder, so the folder it is in when sampled names the node that used the time. When a
+    process moves to another node its peak resident memory is reset (``clear_refs``), so the
+    peak seen during a node is that node's. Returns the process's peak resident memory (MiB).
     """
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         cpu = (int(fields[11]) + int(fields[12])) / TICKS
-        rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
         cwd = os.readlink(f"/proc/{pid}/cwd")
+        status = Path(f"/proc/{pid}/status").read_text()
     except (OSError, IndexError, ValueError):
         return 0.0  # the process ended between the listing and the reads
+    peak = next(
+        (int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")),
+        0.0,
+    )
     node = cwd[len(work_dir) :].strip("/") if cwd.startswith(work_dir) else ""
-    charged = node or process.node_dir or "(main process, outside nodes)"
+    charged = process.node_dir or node or "(main process, outside nodes)"
     stage = nodes.setdefault(charged, StageRecord())
     stage.cpu_seconds += cpu - process.cpu_seconds
-    stage.peak_mib = max(stage.peak_mib, rss)
+    stage.peak_mib = max(stage.peak_mib, peak)
+    if node != process.node_dir:
+        _reset_peak_memory(pid)
     process.cpu_seconds, process.node_dir = cpu, node
-    return rss
+    return peak
+
+
+def _reset_peak_memory(pid: int) -> None:
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass  # not permitted here: peaks then include the process's earlier nodes
 
 
 def run_participant(bids: Path, out: Path, work: Path, nprocs: int) -> RunRecord:

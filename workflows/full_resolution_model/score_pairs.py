@@ -1,6 +1,7 @@
 """Score a model on t1-linear pairs the way real pairs are scored (docs/full_resolution_model.md).
 
     python score_pairs.py PAIRS_TSV --split validation [--model CHECKPOINT] [--out TSV]
+        [--output-resampling keep-detail|round-trip]
 
 For each pair of the split: MAE (%) against the T1w-nce of the T1w-ce, of the T1w-ce blurred by
 a Gaussian of sigma 1.5 mm, and of the synthetic image; each image robustly min-max scaled inside
@@ -53,9 +54,14 @@ def main():
     parser.add_argument("--split", default="validation")
     parser.add_argument("--model", type=Path)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--output-resampling", choices=("keep-detail", "round-trip"))
     args = parser.parse_args()
     predictor = (
-        Predictor.from_checkpoint(args.model, device="cpu", num_threads=2) if args.model else None
+        Predictor.from_checkpoint(
+            args.model, device="cpu", num_threads=2, output_resampling=args.output_resampling
+        )
+        if args.model
+        else None
     )
     with open(args.pairs_tsv, newline="") as stream:
         rows = [r for r in csv.DictReader(stream, delimiter="\t") if r["split"] == args.split]
