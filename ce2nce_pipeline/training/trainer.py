@@ -60,8 +60,8 @@ from ..models.checkpoint import (
     load_checkpoint,
     save_checkpoint,
     sha256_file,
-    write_model_card,
 )
+from ..models.model_card import write_model_card
 from ..models.predictor import deterministic_cudnn, resolve_device
 from ..models.registry import build_model, get_preset
 from ..science.metrics import image_similarity
