@@ -13,8 +13,8 @@ from .checkpoint import (
     read_metadata,
     save_checkpoint,
     sha256_file,
-    write_model_card,
 )
+from .model_card import write_model_card
 from .patch_discriminator import PatchDiscriminator
 from .predictor import Predictor, resolve_device
 from .registry import (

@@ -23,8 +23,8 @@ from .checkpoint import (
     checkpoint_output_resampling,
     load_checkpoint,
     save_checkpoint,
-    write_model_card,
 )
+from .model_card import write_model_card
 
 #: Name under which the default model appears in sidecars and logs.
 DEFAULT_MODEL_NAME = "ce2nce-default-simulated"

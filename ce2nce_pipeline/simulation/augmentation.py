@@ -19,7 +19,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from .components import bias_field
+from .acquisition import bias_field
 
 #: Ranges :func:`sample_augmentation` draws from (uniform).
 AUGMENTATION_RANGES: dict[str, tuple[float, float]] = {

@@ -20,34 +20,19 @@ import nibabel as nib
 import numpy as np
 
 from .. import __version__
-from . import components as comp
+from .acquisition import ACQUISITION
 from .anatomy import SPACES, Anatomy, build_anatomy
+from .components import ANATOMICAL
+from .effects import Effect
 
 LOGGER = logging.getLogger(__name__)
 
 #: Anatomical (gadolinium) components, in the order they are drawn.
-ANATOMICAL_COMPONENTS: tuple[str, ...] = (
-    "venous_sinuses",
-    "cortical_veins",
-    "arteries",
-    "choroid_plexus",
-    "dura",
-    "pituitary",
-    "extracranial",
-    "ring_lesion",
-    "nodular_lesions",
-)
+ANATOMICAL_COMPONENTS: tuple[str, ...] = tuple(ANATOMICAL)
 #: Components acting inside the brain / skull (all but the extracranial one).
 BRAIN_COMPONENTS: tuple[str, ...] = tuple(c for c in ANATOMICAL_COMPONENTS if c != "extracranial")
 #: Acquisition differences of the post-contrast series, in the order they are applied.
-ACQUISITION_COMPONENTS: tuple[str, ...] = (
-    "contrast_change",
-    "low_resolution",
-    "blur",
-    "bias_field",
-    "ghosting",
-    "noise",
-)
+ACQUISITION_COMPONENTS: tuple[str, ...] = tuple(ACQUISITION)
 COMPONENTS: tuple[str, ...] = ANATOMICAL_COMPONENTS + ACQUISITION_COMPONENTS
 QUALITIES: tuple[str, ...] = ("good", "low")
 
@@ -365,79 +350,9 @@ def _component_rng(seed: int, name: str) -> np.random.Generator:
 
 def _anatomical_effect(
     name: str, anatomy: Anatomy, nce: np.ndarray, p: SimulationParameters, seed: int
-) -> comp.Effect:
-    rng = _component_rng(seed, name)
-    if name == "venous_sinuses":
-        return comp.venous_sinuses(
-            anatomy, nce, rng, intensity=p.sinus_intensity, radius_scale=p.sinus_radius_scale
-        )
-    if name == "cortical_veins":
-        return comp.cortical_veins(
-            anatomy,
-            nce,
-            rng,
-            n_veins=p.vein_count,
-            intensity=p.vein_intensity,
-            radius_mm=p.vein_radius_mm,
-        )
-    if name == "arteries":
-        return comp.arteries(
-            anatomy, nce, rng, intensity=p.artery_intensity, radius_scale=p.artery_radius_scale
-        )
-    if name == "choroid_plexus":
-        return comp.choroid_plexus(
-            anatomy,
-            nce,
-            rng,
-            intensity=p.choroid_intensity,
-            glomus_radius_mm=p.choroid_glomus_radius_mm,
-        )
-    if name == "dura":
-        return comp.dura(
-            anatomy,
-            nce,
-            rng,
-            intensity=p.dura_intensity,
-            thickness_mm=p.dura_thickness_mm,
-            coverage=p.dura_coverage,
-        )
-    if name == "pituitary":
-        return comp.pituitary(
-            anatomy,
-            nce,
-            rng,
-            intensity=p.pituitary_intensity,
-            cavernous_intensity=p.cavernous_intensity,
-        )
-    if name == "extracranial":
-        return comp.extracranial(
-            anatomy,
-            nce,
-            rng,
-            muscle_enhancement=p.muscle_enhancement,
-            mucosa_enhancement=p.mucosa_enhancement,
-        )
-    if name == "ring_lesion":
-        return comp.ring_lesion(
-            anatomy,
-            nce,
-            rng,
-            radius_mm=p.ring_radius_mm,
-            necrosis_fraction=p.ring_necrosis_fraction,
-            oedema_mm=p.ring_oedema_mm,
-            intensity=p.ring_intensity,
-            centre_mni=p.ring_centre_mni,
-        )
-    if name == "nodular_lesions":
-        return comp.nodular_lesions(
-            anatomy,
-            nce,
-            rng,
-            n_lesions=p.nodule_count,
-            radius_mm=p.nodule_radius_mm,
-            intensity=p.nodule_intensity,
-        )
-    raise ValueError(f"unknown anatomical component {name!r}")
+) -> Effect:
+    """Place the anatomical component ``name`` (:data:`~.components.ANATOMICAL`)."""
+    return ANATOMICAL[name].place(anatomy, nce, _component_rng(seed, name), p)
 
 
 def apply_acquisition(
@@ -446,27 +361,9 @@ def apply_acquisition(
     """The post-contrast series' acquisition differences, in :data:`ACQUISITION_COMPONENTS`
     order, on a copy of ``data``."""
     out = np.asarray(data, dtype=np.float32)
-    voxel = anatomy.voxel_size
-    if params.contrast_change:
-        out = comp.contrast_change(
-            out, anatomy, gm_wm_factor=params.gm_wm_contrast, csf_factor=params.csf_contrast
-        )
-    if params.low_resolution:
-        out = comp.lower_resolution(
-            out, voxel, axis=params.slice_axis, thickness_mm=params.slice_thickness_mm
-        )
-    if params.blur:
-        out = comp.blur(out, voxel, fwhm_mm=params.blur_fwhm_mm)
-    if params.bias_field:
-        field_ = comp.bias_field(
-            anatomy.shape, _component_rng(seed, "bias_field"), amplitude=params.bias_amplitude
-        )
-        out = out * field_
-    if params.ghosting:
-        out = comp.ghosting(out, axis=params.ghost_axis, amplitude=params.ghost_amplitude)
-    if params.noise:
-        sigma = params.noise_sigma * anatomy.intensities.wm
-        out = comp.rician_noise(out, _component_rng(seed, "noise"), sigma=sigma)
+    for name, effect in ACQUISITION.items():
+        if getattr(params, name):
+            out = effect.apply(out, anatomy, _component_rng(seed, name), params)
     return np.maximum(out, 0.0).astype(np.float32)
 
 
@@ -530,7 +427,7 @@ def simulate_ce(
     timings["anatomy"] = time.perf_counter() - start
 
     nce_pair = nce
-    effects: list[comp.Effect] = []
+    effects: list[Effect] = []
     for name in ANATOMICAL_COMPONENTS:
         if not getattr(params, name):
             continue
