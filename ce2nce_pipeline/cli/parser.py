@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 from .. import __version__
 from ..bids import validate_label
-from ..config import PLUGINS, RunConfig
+from ..config import DEVICE_PATTERN, PLUGINS, RunConfig
 from ..errors import InvalidInputError
 from ..science.brain_mask import DEFAULT_MASK_BACKEND, MASK_BACKENDS
 from ..science.segmentation import DEFAULT_SEG_BACKEND, SEG_BACKENDS
@@ -22,6 +21,37 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1]")
+    return value
+
+
+def _integer(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{text} must be >= {minimum}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    return _integer(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer of at least 0 (a seed, a count)."""
+    return _integer(text, 0)
 
 
 def build_parser() -> OneLineParser:
@@ -167,7 +197,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         from ..models.default import default_model_path
 
         model = default_model_path()
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device):
+    if not DEVICE_PATTERN.fullmatch(args.device):
         parser.error(f"--device {args.device!r}: use auto, cpu, cuda or cuda:N")
     if args.nprocs < 1 or args.omp_nthreads < 1:
         parser.error("--nprocs and --omp-nthreads must be at least 1")
