@@ -1,6 +1,7 @@
 # Two commands on a fresh Debian/Ubuntu machine with Python 3.11:
 #   make demo   -> installs everything, builds a small real dataset, runs ce2nce on it
 #   make test   -> installs everything, runs the test suite
+#   make test-fast -> the unit tier only (tests not marked slow; a few minutes)
 # and, to re-train the shipped default model from scratch (docs/default_model.md):
 #   make default-model
 # and to train the full-resolution model on real pairs (docs/full_resolution_model.md):
@@ -13,7 +14,7 @@ VENV ?= .venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLIN27 := /usr/share/mricron/templates/ch2.nii.gz
 
-.PHONY: demo test install system-deps lint default-model full-resolution-model
+.PHONY: demo test test-fast install system-deps lint default-model full-resolution-model
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,9 @@ demo: install
 
 test: install
 	$(VENV)/bin/pytest -q --durations=10
+
+test-fast: install
+	$(VENV)/bin/pytest -q -m "not slow" --durations=10
 
 default-model: install
 	bash workflows/default_model/build.sh

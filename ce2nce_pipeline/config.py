@@ -1,52 +1,100 @@
-"""The settings of one run, as one typed object written to TOML with every run."""
+"""The settings of one run, as one typed, frozen object written to TOML with every run."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-PLUGINS = ("MultiProc", "Linear", "SLURM", "SLURMGraph", "SGE")
+AnalysisLevel = Literal["participant", "group"]
+Plugin = Literal["MultiProc", "Linear", "SLURM", "SLURMGraph", "SGE"]
+MaskBackend = Literal["template", "deepbet", "hdbet"]
+SegBackend = Literal["ants", "spm"]
+OutputResampling = Literal["round-trip", "keep-detail"]
+
+#: nipype plugins a run may use.
+PLUGINS: tuple[str, ...] = get_args(Plugin)
+#: Devices the command line accepts: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
-@dataclass
+def _check_choice(name: str, value: object, choices: object) -> None:
+    allowed = get_args(choices)
+    if value not in allowed:
+        raise ValueError(f"{name} {value!r} is not one of {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """Everything a run depends on; built by the CLI, read only by the top-level workflow."""
+    """Everything a run depends on; built by the CLI, read only by the top-level workflow.
+
+    Frozen: a step that needs other settings makes a copy with :func:`dataclasses.replace`.
+
+    Raises
+    ------
+    ValueError
+        On a choice outside its ``Literal`` type, an unknown device or a count below 1.
+    """
 
     bids_dir: Path
     output_dir: Path
-    analysis_level: str
-    participant_labels: list[str] = field(default_factory=list)
-    session_labels: list[str] = field(default_factory=list)
+    analysis_level: AnalysisLevel
+    participant_labels: tuple[str, ...] = ()
+    session_labels: tuple[str, ...] = ()
+    #: None: a temporary folder, removed when the run ends (not recorded in the TOML).
     work_dir: Path | None = None
     nprocs: int = 1
     omp_nthreads: int = 1
-    plugin: str = "MultiProc"
+    plugin: Plugin = "MultiProc"
     plugin_args: dict[str, Any] = field(default_factory=dict)
     model: Path | None = None
+    #: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
     device: str = "auto"
     #: None: the checkpoint's recorded choice.
-    output_resampling: str | None = None
-    mask_backend: str = "hdbet"
-    seg_backend: str = "ants"
+    output_resampling: OutputResampling | None = None
+    mask_backend: MaskBackend = "hdbet"
+    seg_backend: SegBackend = "ants"
     group_by: str | None = None
     skip_bids_validation: bool = False
     stop_on_first_crash: bool = False
     verbosity: int = 0
     run_uuid: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "participant_labels", tuple(self.participant_labels))
+        object.__setattr__(self, "session_labels", tuple(self.session_labels))
+        _check_choice("analysis level", self.analysis_level, AnalysisLevel)
+        _check_choice("plugin", self.plugin, Plugin)
+        _check_choice("mask backend", self.mask_backend, MaskBackend)
+        _check_choice("segmentation backend", self.seg_backend, SegBackend)
+        if self.output_resampling is not None:
+            _check_choice("output resampling", self.output_resampling, OutputResampling)
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            raise ValueError(f"device {self.device!r}: use auto, cpu, cuda or cuda:N")
+        if self.nprocs < 1 or self.omp_nthreads < 1:
+            raise ValueError("nprocs and omp_nthreads must be at least 1")
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain, TOML-serialisable values (paths as strings, ``None`` left out)."""
-        return {
-            key: (str(value) if isinstance(value, Path) else value)
-            for key, value in asdict(self).items()
-            if value is not None
-        }
+        """Plain, TOML-serialisable values (paths as text, tuples as lists, no ``None``)."""
+        settings = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            if value is not None:
+                settings[key] = value
+        return settings
 
     def to_toml(self) -> str:
-        """The settings as TOML text, under a ``[run]`` table."""
+        """The settings as TOML text, under a ``[run]`` table.
+
+        A run without ``work_dir`` ran in a temporary folder: none is recorded, so the file
+        re-runs as given.
+        """
         import tomli_w
 
         settings = self.to_dict()
@@ -65,3 +113,46 @@ class RunConfig:
             # run (the CLI loads the checkpoint): a forked pool deadlocks.
             args.setdefault("mp_context", "forkserver")
         return {"plugin": self.plugin, "plugin_args": args}
+
+
+@dataclass(frozen=True)
+class TranslationModel:
+    """A checked translation checkpoint, as the graph runs it and the sidecars record it.
+
+    Attributes
+    ----------
+    checkpoint
+        The checkpoint folder.
+    architecture
+        Registry name of the network (e.g. ``res_unet``).
+    weights_sha256
+        Digest of the weights file.
+    normalisation
+        Intensity normalisation of the network input (``min-max`` or ``white-matter``).
+    network_grid
+        The network's input grid, e.g. ``"128x128x128"``.
+    output_resampling
+        How the output comes back to the t1-linear grid.
+    name
+        Name of a model shipped with ce2nce (``Model`` in the sidecar); ``None`` otherwise.
+    """
+
+    checkpoint: Path
+    architecture: str
+    weights_sha256: str
+    normalisation: str = "min-max"
+    network_grid: str = "128x128x128"
+    output_resampling: OutputResampling = "round-trip"
+    name: str | None = None
+
+    def sidecar(self) -> dict[str, str]:
+        """The ``TranslationModel`` entry of a synthetic image's sidecar."""
+        named = {"Model": self.name} if self.name else {}
+        return named | {
+            "Checkpoint": str(self.checkpoint),
+            "Architecture": self.architecture,
+            "WeightsSha256": self.weights_sha256,
+            "IntensityNormalisation": self.normalisation,
+            "NetworkGrid": self.network_grid,
+            "OutputResampling": self.output_resampling,
+        }

@@ -85,7 +85,6 @@ LOGGER = logging.getLogger(__name__)
 BASELINE = "ce"
 #: Metric columns, and whether a lower value is better.
 METRICS: dict[str, bool] = {"mae_percent": True, "psnr_db": False, "ssim": False}
-_ID_COLUMNS = ("pair_id", "participant_id", "session_id")
 
 
 @dataclass

@@ -25,6 +25,35 @@ COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
 COLIN27_BRAIN = Path("/usr/share/mricron/templates/ch2bet.nii.gz")
 
 
+#: Per-test durations of the last pytest run (setup + call + teardown), slowest first.
+DURATIONS_FILE = Path(__file__).resolve().parent.parent / "test-durations.tsv"
+_DURATIONS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Add each phase's duration to its test's total."""
+    _DURATIONS[report.nodeid] = _DURATIONS.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Write ``test-durations.tsv``: seconds and test id, one test a line, slowest first."""
+    if not _DURATIONS or hasattr(session.config, "workerinput"):
+        return
+    rows = sorted(_DURATIONS.items(), key=lambda item: item[1], reverse=True)
+    DURATIONS_FILE.write_text(
+        "seconds\ttest\n" + "".join(f"{seconds:.2f}\t{test}\n" for test, seconds in rows)
+    )
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module's tests (its results do not depend on the core count)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def require_colin27() -> Path:
     if not COLIN27.is_file():
         pytest.fail(

@@ -67,9 +67,7 @@ def _imported_units(path: Path) -> list[tuple[int, str]]:
                 base = list(package_parts[: len(package_parts) - node.level + 1])
                 module = ".".join(base + ([node.module] if node.module else []))
                 names = (
-                    [module]
-                    if node.module
-                    else [f"{module}.{alias.name}" for alias in node.names]
+                    [module] if node.module else [f"{module}.{alias.name}" for alias in node.names]
                 )
             else:
                 names = [node.module or ""]

@@ -85,6 +85,7 @@ def test_no_t1w_found(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_invalid_bids_dataset_is_refused_unless_skipped(tmp_path, colin27_tiny, capsys):
     root = write_dataset(tmp_path / "bids", {"sub-01/anat/sub-01_T1w.nii.gz": colin27_tiny})
     (root / "dataset_description.json").write_text("{}")  # Name and BIDSVersion missing

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from ce2nce_pipeline.bids import collect_t1w_images, pair_images
 from ce2nce_pipeline.bids_validation import validate_dataset
 from ce2nce_pipeline.cli.demo import main
 from ce2nce_pipeline.models.default import DEFAULT_MODEL_NAME
+
+pytestmark = pytest.mark.slow
 
 
 def test_small_demo_runs_and_writes_valid_derivatives(tmp_path, capsys):

@@ -9,11 +9,11 @@ import pytest
 from nipype.pipeline import engine as pe
 
 from ce2nce_pipeline import io as ce2nce_io
-from ce2nce_pipeline.cli.run import _failure_reason
 from ce2nce_pipeline.errors import DiskFullError
 from ce2nce_pipeline.interfaces.bids_sink import DerivativesDataSink
 from ce2nce_pipeline.io import atomic_copy
 from ce2nce_pipeline.workers import remove_stale_temporary_files, temporary_prefix
+from ce2nce_pipeline.workflows.run import _failure_reason
 
 _COPYFILE = shutil.copyfile
 
@@ -38,6 +38,7 @@ def test_atomic_copy_on_a_full_disk(tmp_path, colin27_tiny, monkeypatch):
     assert list(target.parent.iterdir()) == []  # neither the target nor a half file
 
 
+@pytest.mark.slow
 def test_a_sink_node_on_a_full_disk_fails_in_one_line(tmp_path, colin27_tiny, monkeypatch):
     """A real nipype graph: the node fails, its crash file gives the summary its line."""
     monkeypatch.setattr(ce2nce_io.shutil, "copyfile", _copy_half_then_fill_the_disk)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 from nipype.pipeline import engine as pe
 
 import ce2nce_pipeline.science.t1_linear as t1_linear_module
@@ -30,6 +31,7 @@ def _count_calls(monkeypatch) -> dict[str, int]:
     return calls
 
 
+@pytest.mark.slow
 def test_training_pairs_and_graph_share_t1_linear(colin27_2mm, tmp_path, monkeypatch):
     bids = write_dataset(
         tmp_path / "bids",
@@ -98,6 +100,7 @@ def test_a_subject_in_two_splits_is_refused():
         split_of("sub-01", {"validation": ["sub-01"], "test": ["sub-01"]})
 
 
+@pytest.mark.slow
 def test_a_bad_image_is_skipped_and_named(colin27_tiny, tmp_path, caplog):
     broken = tmp_path / "broken.nii.gz"
     broken.write_bytes(b"not a nifti")

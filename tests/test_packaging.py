@@ -8,6 +8,8 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -81,6 +83,7 @@ def test_readme_commands_are_makefile_targets_and_ci_runs_the_test_one():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+@pytest.mark.slow
 def test_wheel_ships_the_default_model(tmp_path):
     """``pip install .`` (the Dockerfile's) carries the default model with its card."""
     import subprocess

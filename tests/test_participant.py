@@ -19,6 +19,8 @@ from ce2nce_pipeline.workflows.base import init_ce2nce_wf
 
 from .conftest import tree_checksums, write_dataset
 
+pytestmark = pytest.mark.slow
+
 SPACE = "space-MNI152NLin2009cSym"
 
 
@@ -208,10 +210,10 @@ def test_tampered_model_is_refused_before_any_work(tmp_path, colin27_tiny, check
 
 
 def test_ce_images_with_translation_off_are_announced_in_one_line(tmp_path, capsys):
-    from ce2nce_pipeline.cli.run import _check_translation_model
+    from ce2nce_pipeline.cli.participant import check_translation_model
 
     config = RunConfig(tmp_path, tmp_path / "out", "participant")
-    assert _check_translation_model(config, n_ce=2) is None
+    assert check_translation_model(config, n_ce=2) is None
     err = capsys.readouterr().err.strip()
     assert (
         len(err.splitlines()) == 1

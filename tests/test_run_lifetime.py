@@ -97,6 +97,7 @@ def dataset(tmp_path, colin27_tiny):
     return write_dataset(tmp_path / "bids", {"sub-01/anat/sub-01_T1w.nii.gz": colin27_tiny})
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_workers_and_a_rerun_completes(dataset, tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     run, workers = _start_and_wait_for_a_worker(_argv(dataset, out, work))
@@ -136,6 +137,7 @@ def test_sigterm_stops_the_workers_and_a_rerun_completes(dataset, tmp_path):
     assert [path.name for path in out.rglob(".*")] == [".bidsignore"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
 def test_workers_die_with_their_run(dataset, tmp_path, stop):
     """SIGKILL (the OOM killer) of the main process, and Ctrl-C, stop every worker."""

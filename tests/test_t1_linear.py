@@ -107,6 +107,7 @@ def _random_affine(rng: np.random.Generator, centre: np.ndarray) -> np.ndarray:
     return move
 
 
+@pytest.mark.slow
 def test_moved_head_lands_where_the_unmoved_one_does(colin27_2mm, tmp_path):
     """A real head moved by a known affine comes out of t1-linear at the same place (<= 1 mm)."""
     original = nib.load(colin27_2mm)

@@ -13,9 +13,12 @@ from ce2nce_pipeline.bids_validation import validator_executable
 from .conftest import tree_checksums, write_dataset
 from .test_run_lifetime import SPACE, _environment
 
-pytestmark = pytest.mark.skipif(
-    validator_executable() is None, reason="bids-validator-deno is not installed"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        validator_executable() is None, reason="bids-validator-deno is not installed"
+    ),
+]
 
 
 def test_files_the_validator_rejects_are_skipped_and_listed(tmp_path, colin27_tiny):

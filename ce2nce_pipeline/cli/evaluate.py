@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import Ce2nceError
 from .parser import OneLineParser
-from .train import configure_logging
+from .train import configure_training_logging
 
 PROG = "ce2nce-evaluate"
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --pairs TSV or --dataset-dir DIR (or a recipe)")
     if args.num_threads is not None and args.num_threads < 1:
         parser.error(f"--num-threads must be at least 1, got {args.num_threads}")
-    configure_logging(args.verbose, args.quiet)
+    configure_training_logging(args.verbose, args.quiet)
 
     from ..evaluation import load_evaluation_config, run_evaluation
 

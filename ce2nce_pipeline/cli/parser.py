@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, get_args
 
 from .. import __version__
 from ..bids import validate_label
-from ..config import PLUGINS, RunConfig
+from ..config import DEVICE_PATTERN, PLUGINS, AnalysisLevel, OutputResampling, RunConfig
 from ..errors import InvalidInputError
 from ..science.brain_mask import DEFAULT_MASK_BACKEND, MASK_BACKENDS
 from ..science.segmentation import DEFAULT_SEG_BACKEND, SEG_BACKENDS
@@ -24,6 +23,37 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1]")
+    return value
+
+
+def _integer(text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{text} must be >= {minimum}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    return _integer(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer of at least 0 (a seed, a count)."""
+    return _integer(text, 0)
+
+
 def build_parser() -> OneLineParser:
     """The ``ce2nce`` argument parser."""
     parser = OneLineParser(
@@ -34,7 +64,7 @@ def build_parser() -> OneLineParser:
     parser.add_argument("bids_dir", type=Path, help="root of the input BIDS dataset")
     parser.add_argument("output_dir", type=Path, help="root of the derivatives to write")
     parser.add_argument(
-        "analysis_level", choices=["participant", "group"], help="BIDS-Apps analysis level"
+        "analysis_level", choices=get_args(AnalysisLevel), help="BIDS-Apps analysis level"
     )
     parser.add_argument(
         "--participant-label",
@@ -54,6 +84,27 @@ def build_parser() -> OneLineParser:
         metavar="LABEL",
         help="sessions to process (with or without 'ses-'); default: all",
     )
+    _add_run_arguments(parser)
+    _add_processing_arguments(parser)
+    parser.add_argument(
+        "--group-by",
+        metavar="COLUMN",
+        help="group level: split the validation statistics by this column of participants.tsv, "
+        "sessions.tsv or the T1w sidecars (e.g. a quality rating)",
+    )
+    parser.add_argument(
+        "--skip-bids-validation", action="store_true", help="do not validate the input dataset"
+    )
+    parser.add_argument(
+        "--stop-on-first-crash", action="store_true", help="stop at the first failing node"
+    )
+    parser.add_argument("--version", action="version", version=f"ce2nce {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    return parser
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and how the graph runs: work folder, processes, threads, nipype plugin."""
     parser.add_argument("-w", "--work-dir", type=Path, help="nipype work dir (re-runs resume)")
     parser.add_argument("--nprocs", "--n-cpus", type=int, default=1, help="parallel processes")
     parser.add_argument(
@@ -63,6 +114,10 @@ def build_parser() -> OneLineParser:
     parser.add_argument(
         "--plugin-args", default="{}", metavar="JSON", help="plugin arguments as a JSON object"
     )
+
+
+def _add_processing_arguments(parser: argparse.ArgumentParser) -> None:
+    """The translation model, its device and resampling; the mask and tissue backends."""
     parser.add_argument(
         "--model",
         type=Path,
@@ -77,8 +132,7 @@ def build_parser() -> OneLineParser:
     )
     parser.add_argument(
         "--output-resampling",
-        # science.resampling.OUTPUT_RESAMPLINGS, spelled out: the parser must not import torch.
-        choices=("keep-detail", "round-trip"),
+        choices=sorted(get_args(OutputResampling)),
         help="how a network on a coarser grid than the t1-linear one returns its output: "
         "keep-detail (its change applied to the full-resolution T1w-ce) or round-trip (the "
         "paper: the output resampled, finer detail lost); default: what the checkpoint records",
@@ -98,21 +152,6 @@ def build_parser() -> OneLineParser:
         default=DEFAULT_SEG_BACKEND,
         help=f"tissue segmentation (default {DEFAULT_SEG_BACKEND}; spm needs SPM12 + MCR)",
     )
-    parser.add_argument(
-        "--group-by",
-        metavar="COLUMN",
-        help="group level: split the validation statistics by this column of participants.tsv, "
-        "sessions.tsv or the T1w sidecars (e.g. a quality rating)",
-    )
-    parser.add_argument(
-        "--skip-bids-validation", action="store_true", help="do not validate the input dataset"
-    )
-    parser.add_argument(
-        "--stop-on-first-crash", action="store_true", help="stop at the first failing node"
-    )
-    parser.add_argument("--version", action="version", version=f"ce2nce {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
-    return parser
 
 
 def _is_relative_to(path: Path, parent: Path) -> bool:
@@ -167,7 +206,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         from ..models.default import default_model_path
 
         model = default_model_path()
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", args.device):
+    if not DEVICE_PATTERN.fullmatch(args.device):
         parser.error(f"--device {args.device!r}: use auto, cpu, cuda or cuda:N")
     if args.nprocs < 1 or args.omp_nthreads < 1:
         parser.error("--nprocs and --omp-nthreads must be at least 1")

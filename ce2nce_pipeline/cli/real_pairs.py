@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..bids import validate_label
 from ..errors import Ce2nceError
+from ._logging import configure_logging
 from .parser import OneLineParser
 
 
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ce2nce real-pairs``."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    configure_logging(logging.INFO, fmt="%(asctime)s %(message)s")
     from ..training.real_pairs import prepare_real_pairs
 
     try:

@@ -1,7 +1,6 @@
 """``ce2nce simulate``: write a BIDS dataset of simulated T1w-ce / T1w-nce pairs.
 
-Each subject is a real base image (Colin27 by default) augmented with its own seed; its session
-holds the augmented T1w (nce) and a simulated gadolinium-enhanced T1w (ce), or the ce only.
+The work is :func:`ce2nce_pipeline.simulation.dataset.simulate_dataset`.
 """
 
 from __future__ import annotations
@@ -9,43 +8,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from ..errors import Ce2nceError
+from ._logging import configure_logging
+from .parser import OneLineParser, fraction, non_negative_int, positive_int
 
-from ..errors import Ce2nceError, InvalidInputError
-from .parser import OneLineParser
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1]")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 1")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
-    return value
+if TYPE_CHECKING:
+    from ..simulation.dataset import DatasetSettings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,8 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
         "with simulated gadolinium-enhanced T1w images.",
     )
     parser.add_argument("output_dir", type=Path, help="folder of the BIDS dataset to write")
-    parser.add_argument("--n-subjects", type=_positive_int, default=4, help="default: 4")
-    parser.add_argument("--seed", type=_seed, default=0, help="master seed (default: 0)")
+    parser.add_argument("--n-subjects", type=positive_int, default=4, help="default: 4")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="master seed (default: 0)"
+    )
     parser.add_argument(
         "--base",
         nargs="+",
@@ -70,20 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--low-quality-fraction",
-        type=_fraction,
+        type=fraction,
         default=0.25,
         help="fraction of ce images simulated with the low-quality preset (default: 0.25; "
         "at least one when > 0)",
     )
     parser.add_argument(
         "--ce-only-fraction",
-        type=_fraction,
+        type=fraction,
         default=0.0,
         help="fraction of sessions with a ce image and no nce image (default: 0)",
     )
     parser.add_argument(
         "--lesion-probability",
-        type=_fraction,
+        type=fraction,
         default=0.2,
         help="probability of a ring-enhancing mass, and of nodules (default: 0.2)",
     )
@@ -124,143 +97,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pick(rng: np.random.Generator, n: int, fraction: float) -> set[int]:
-    count = 0 if fraction <= 0 else max(1, int(round(fraction * n)))
-    return set(rng.permutation(n)[: min(count, n)].tolist())
+def _settings(args: argparse.Namespace) -> DatasetSettings:
+    """The dataset the command line asks for."""
+    from ..simulation.dataset import DatasetSettings
 
-
-def _run(args: argparse.Namespace) -> int:
-    import nibabel as nib
-    from nibabel.processing import resample_to_output
-
-    from ..simulation.anatomy import build_anatomy
-    from ..simulation.augmentation import augment, sample_augmentation
-    from ..simulation.base_images import base_subject, load_base_image
-    from ..simulation.bids_writer import SimulatedSession, write_bids_dataset
-    from ..simulation.simulator import sample_parameters, simulate_ce
-
-    out = args.output_dir
-    if out.exists() and not out.is_dir():
-        raise Ce2nceError(f"{out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise Ce2nceError(f"{out} is not empty: choose an empty folder or pass --overwrite")
-    session = None if args.no_session else args.session_label
-    if session is not None and not session.isalnum():
-        raise Ce2nceError(f"session label {session!r} must be alphanumeric")
-
-    bases, unusable = {}, []
-    for name in dict.fromkeys(args.base):
-        try:
-            image = load_base_image(name)
-        except InvalidInputError as error:  # one unusable head: say so, go on with the others
-            unusable.append(f"{name}: {error}")
-            continue
-        if args.size == "small":
-            image = resample_to_output(image, voxel_sizes=2.0, order=1)
-            image = nib.Nifti1Image(np.asarray(image.dataobj, np.float32), image.affine)
-            image.header.set_xyzt_units("mm")
-        bases[name] = image
-    if not bases:
-        raise Ce2nceError("no usable base image: " + "; ".join(unusable))
-    for reason in unusable:
-        print(f"ce2nce simulate: skipped base {reason}", file=sys.stderr)
-    usable = [name for name in args.base if name in bases]
-    master = np.random.default_rng(args.seed)
-    low = _pick(master, args.n_subjects, args.low_quality_fraction)
-    ce_only = _pick(master, args.n_subjects, args.ce_only_fraction)
-    sessions = []
-    width = max(2, len(str(args.n_subjects)))
-    for i in range(args.n_subjects):
-        start = time.perf_counter()
-        name = usable[i % len(usable)]
-        subject = f"{i + 1:0{width}d}"
-        aug_seed, sim_seed, param_seed = (
-            int(v) for v in np.random.SeedSequence([args.seed, i]).generate_state(3)
-        )
-        base = bases[name]
-        if args.no_augmentation:
-            nce, aug_params = base, None
-        else:
-            aug_params = sample_augmentation(np.random.default_rng(aug_seed))
-            nce = augment(base, aug_params, seed=aug_seed)
-        quality = "low" if i in low else "good"
-        params = sample_parameters(
-            np.random.default_rng(param_seed),
-            quality,
-            lesion_probability=args.lesion_probability,
-            space=args.space,
-        )
-        if args.components:
-            params = params.with_components(args.components)
-        anatomy = build_anatomy(nce, params.space)
-        ce, info = simulate_ce(nce, params, seed=sim_seed, anatomy=anatomy)
-        nce_image = info.nce_image
-        provenance = {
-            "SimulationBaseImage": str(name),
-            "AugmentationSeed": aug_seed if aug_params else None,
-            "AugmentationParameters": aug_params.to_dict() if aug_params else None,
-        }
-        nce_extra, ce_extra = {}, {}
-        if args.separate_series:
-            from ..simulation.series import acquire_nce_series, move_rigidly
-
-            nce_image, nce_extra["SimulationAcquisition"] = acquire_nce_series(
-                nce_image, anatomy, sim_seed
-            )
-            ce, ce_extra["SimulationMotion"] = move_rigidly(ce, sim_seed)
-        lesions = [c for c in ("ring_lesion", "nodular_lesions") if getattr(params, c)]
-        sessions.append(
-            SimulatedSession(
-                subject=subject,
-                session=session,
-                nce=None if i in ce_only else nce_image,
-                ce=ce,
-                nce_sidecar={**provenance, **nce_extra},
-                ce_sidecar={**provenance, **info.sidecar(), **ce_extra},
-                participant={
-                    "base_image": name,
-                    "base_subject": base_subject(name),
-                    "ce_quality": quality,
-                    "has_nce": i not in ce_only,
-                    "lesions": "+".join(lesions) if lesions else "none",
-                },
-            )
-        )
-        logging.getLogger(__name__).info(
-            "sub-%s from %s (%s quality) in %.1f s",
-            subject,
-            name,
-            quality,
-            time.perf_counter() - start,
-        )
-    written = write_bids_dataset(
-        out,
-        sessions,
+    return DatasetSettings(
+        n_subjects=args.n_subjects,
+        seed=args.seed,
+        bases=tuple(args.base),
+        low_quality_fraction=args.low_quality_fraction,
+        ce_only_fraction=args.ce_only_fraction,
+        lesion_probability=args.lesion_probability,
+        components=tuple(args.components) if args.components else None,
+        size=args.size,
+        space=args.space,
+        session=None if args.no_session else args.session_label,
+        augmentation=not args.no_augmentation,
+        separate_series=args.separate_series,
         overwrite=args.overwrite,
-        column_descriptions={
-            "base_image": "real T1w image the subject was made from",
-            "base_subject": "person scanned for the base image (same value: same anatomy)",
-            "ce_quality": "preset of the simulated ce image: good or low",
-            "has_nce": "whether the session holds a non-contrast T1w image",
-            "lesions": "simulated enhancing lesions",
-        },
     )
-    print(f"wrote {len(written)} images for {args.n_subjects} subjects to {out}")
-    return 0
+
+
+def _say_skipped(reason: str) -> None:
+    print(f"ce2nce simulate: skipped base {reason}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ce2nce simulate``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
-    )
+    from ..simulation.dataset import simulate_dataset
+
+    configure_logging(logging.INFO if args.verbose else logging.WARNING, fmt="%(message)s")
     try:
-        return _run(args)
+        written = simulate_dataset(args.output_dir, _settings(args), on_skipped=_say_skipped)
     except (Ce2nceError, ValueError, FileExistsError, OSError) as error:
         print(f"ce2nce simulate: error: {error}", file=sys.stderr)
         return 1
+    print(f"wrote {len(written)} images for {args.n_subjects} subjects to {args.output_dir}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import Ce2nceError
+from ._logging import configure_logging, flag_level
 from .parser import OneLineParser
 
 PROG = "ce2nce-train"
@@ -55,15 +56,12 @@ def build_parser() -> OneLineParser:
     return parser
 
 
-def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
+def configure_training_logging(verbose: bool = False, quiet: bool = False) -> None:
     """Log ce2nce's messages to stderr: INFO by default (progress lines), DEBUG or WARNING."""
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s: %(message)s")
-    logging.getLogger("ce2nce_pipeline").setLevel(level)
+    level = flag_level(verbose, quiet)
     # Checkpoints are saved every epoch: their INFO lines only with --verbose.
-    logging.getLogger("ce2nce_pipeline.models.checkpoint").setLevel(
-        logging.DEBUG if verbose else max(level, logging.WARNING)
-    )
+    checkpoint_level = logging.DEBUG if verbose else max(level, logging.WARNING)
+    configure_logging(level, loggers={"ce2nce_pipeline.models.checkpoint": checkpoint_level})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--max-minutes must be positive, got {args.max_minutes}")
     if args.seed is not None and args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
-    configure_logging(args.verbose, args.quiet)
+    configure_training_logging(args.verbose, args.quiet)
 
     from ..training import load_training_config, train
 

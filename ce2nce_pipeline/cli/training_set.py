@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 from ..errors import Ce2nceError
-from .parser import OneLineParser
-from .simulate import _fraction
-from .simulate import _seed as _count  # a non-negative integer
+from ._logging import configure_logging
+from .parser import OneLineParser, fraction, non_negative_int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,23 +29,23 @@ def build_parser() -> argparse.ArgumentParser:
         "on the t1-linear grid from the real base images.",
     )
     parser.add_argument("output_dir", type=Path, help="work folder (created; resumable)")
-    parser.add_argument("--n-train", type=_count, default=defaults.n_train)
-    parser.add_argument("--n-validation", type=_count, default=defaults.n_validation)
-    parser.add_argument("--n-test-good", type=_count, default=defaults.n_test_good)
-    parser.add_argument("--n-test-low", type=_count, default=defaults.n_test_low)
+    parser.add_argument("--n-train", type=non_negative_int, default=defaults.n_train)
+    parser.add_argument("--n-validation", type=non_negative_int, default=defaults.n_validation)
+    parser.add_argument("--n-test-good", type=non_negative_int, default=defaults.n_test_good)
+    parser.add_argument("--n-test-low", type=non_negative_int, default=defaults.n_test_low)
     parser.add_argument(
         "--low-quality-fraction",
-        type=_fraction,
+        type=fraction,
         default=defaults.low_quality_fraction,
         help=f"of the training/validation pairs (default: {defaults.low_quality_fraction})",
     )
     parser.add_argument(
         "--lesion-probability",
-        type=_fraction,
+        type=fraction,
         default=defaults.lesion_probability,
         help=f"per pair (default: {defaults.lesion_probability})",
     )
-    parser.add_argument("--processes", type=_count, default=1, help="worker processes")
+    parser.add_argument("--processes", type=non_negative_int, default=1, help="worker processes")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every pair")
     return parser
 
@@ -56,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..simulation.training_set import TrainingSetPlan, build_training_set
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
-    )
+    configure_logging(logging.INFO if args.verbose else logging.WARNING, fmt="%(message)s")
     start = time.perf_counter()
     try:
         plan = TrainingSetPlan(

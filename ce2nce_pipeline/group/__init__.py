@@ -1,6 +1,6 @@
 """Group level: homogenised feature table, the paper's validation statistics and figures.
 
-The entry point that writes them is :func:`ce2nce_pipeline.cli.group.run_group`.
+The entry point that writes them is :func:`ce2nce_pipeline.group.run.run_group_level`.
 """
 
 from .collect import ImageOutputs, SessionOutputs, collect_sessions, derivative_paths

@@ -69,9 +69,9 @@ class UnionMask(SimpleInterface):
     output_spec = _BrainMaskOutputSpec
 
     def _run_interface(self, runtime):
-        from ..science.brain_mask import union_mask
+        from ..science.brain_mask import union_mask_image
 
-        union = union_mask(nib.load(self.inputs.mask_nce), nib.load(self.inputs.mask_ce))
+        union = union_mask_image(nib.load(self.inputs.mask_nce), nib.load(self.inputs.mask_ce))
         out_file = str(Path(runtime.cwd) / "union_mask.nii.gz")
         nib.save(union, out_file)
         self._results["out_file"] = out_file

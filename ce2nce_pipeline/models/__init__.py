@@ -18,7 +18,6 @@ from .model_card import write_model_card
 from .patch_discriminator import PatchDiscriminator
 from .predictor import Predictor, resolve_device
 from .registry import (
-    DEFAULT_ARCHITECTURE,
     DEFAULT_CPU_PRESET,
     GENERATORS,
     architecture_name,
@@ -35,7 +34,6 @@ from .res_unet import ResUNet
 from .trans_unet import TransUNet
 
 __all__ = [
-    "DEFAULT_ARCHITECTURE",
     "DEFAULT_CPU_PRESET",
     "FORMAT_VERSION",
     "GENERATORS",

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..science.devices import resolve_device
 from ..science.intensity import scale_network_input
 from ..science.resampling import (
     NETWORK_SHAPE,
@@ -48,27 +49,6 @@ from .checkpoint import checkpoint_normalisation, checkpoint_output_resampling, 
 __all__ = ["Predictor", "deterministic_cudnn", "resolve_device"]
 
 LOGGER = logging.getLogger(__name__)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """Turn ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda[:i]"`` into a device.
-
-    Raises
-    ------
-    ValueError
-        For an unknown device string, or CUDA requested where none is available.
-    """
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda[:i]'") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r}; use 'auto', 'cpu' or 'cuda[:i]'")
-    return resolved
 
 
 @contextlib.contextmanager

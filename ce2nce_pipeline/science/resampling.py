@@ -27,11 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..config import OutputResampling
 
 __all__ = [
     "NETWORK_SHAPE",
@@ -129,8 +131,8 @@ def check_finite_nonconstant(
         raise ValueError(f"{_describe(source)}image holds {bad} NaN or infinite voxel(s)")
     if bool(tensor.min() == tensor.max()):
         raise ValueError(
-            f"{_describe(source)}image is constant (every voxel = {tensor.min().item()}); "
-            "nothing to translate"
+            f"{_describe(source)}image is constant (every voxel = {tensor.min().item()}): "
+            "it cannot be min-max scaled"
         )
 
 
@@ -322,7 +324,7 @@ def network_round_trip(volume: ArrayT, shape: tuple[int, int, int] = NETWORK_SHA
 
 #: How a network output on a coarser grid comes back to the input grid: ``"round-trip"`` (the
 #: paper: the output resampled) or ``"keep-detail"`` (:func:`keep_detail`).
-OUTPUT_RESAMPLINGS: tuple[str, ...] = ("round-trip", "keep-detail")
+OUTPUT_RESAMPLINGS: tuple[str, ...] = get_args(OutputResampling)
 
 
 def keep_detail(volume: ArrayT, round_trip_input: ArrayT, round_trip_output: ArrayT) -> ArrayT:

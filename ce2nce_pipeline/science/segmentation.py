@@ -28,22 +28,23 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
+from ..config import SegBackend
 from ..errors import BackendUnavailableError
-from .brain_mask import check_t1_linear_grid, template_brain_and_priors, template_brain_mask
+from .brain_mask import check_t1_linear_grid, template_brain_mask
+from .templates import tissue_priors
 from .volumes import LABELS, TissueVolumes, max_probability_labels, tissue_volumes
 
 logger = logging.getLogger(__name__)
 
 #: Backends of the tissue segmentation stage.
-SEG_BACKENDS: tuple[str, ...] = ("ants", "spm")
+SEG_BACKENDS: tuple[str, ...] = get_args(SegBackend)
 #: The backend that runs offline with the base install.
 DEFAULT_SEG_BACKEND = "ants"
 #: Tissue order of the probability maps and of the labels (see ``volumes.LABELS``).
@@ -137,26 +138,6 @@ def _like(data: NDArray[Any], affine: NDArray[np.float64]) -> nib.Nifti1Image:
     return image
 
 
-@lru_cache(maxsize=1)
-def tissue_priors() -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
-    """GM, WM and CSF priors on the t1-linear grid (ICBM 2009a, CSF = 1 - GM - WM).
-
-    Returns
-    -------
-    gm, wm, csf
-        float32 maps in [0, 1] summing to 1 everywhere. Cached: do not modify them.
-    """
-    _, gm, wm = template_brain_and_priors()
-    total = gm + wm
-    # The two priors overlap by a rounding error in a few voxels: keep the sum at most 1.
-    scale = np.where(total > 1.0, 1.0 / np.maximum(total, 1e-6), 1.0).astype(np.float32)
-    gm, wm = gm * scale, wm * scale
-    csf = np.clip(1.0 - gm - wm, 0.0, 1.0).astype(np.float32)
-    for array in (gm, wm, csf):
-        array.flags.writeable = False
-    return gm, wm, csf
-
-
 def _atropos(arguments: list[str]) -> None:
     # ANTsPy exposes the Atropos executable as a library call; its Python wrapper writes its
     # own temporary files to /tmp and never removes them, so call it with our own paths.
@@ -204,11 +185,11 @@ def refine_priors_syn(
     import ants
 
     from .t1_linear import REGISTRATION_SEED, call_with_known_kwargs
-    from .templates import CROP_SHAPE, nilearn_template_path, place_on_grid
+    from .templates import CROP_SHAPE, template_on_grid
 
     if image.shape != CROP_SHAPE:
         raise ValueError(f"image of shape {image.shape} is not on the t1-linear grid")
-    template = place_on_grid(nib.load(nilearn_template_path()), CROP_SHAPE, affine)
+    template = template_on_grid(CROP_SHAPE, affine)
     fixed = ants.image_read(_save(image * mask, affine, workdir / "fixed.nii"))
     moving = ants.image_read(_save(template, affine, workdir / "template.nii"))
     previous_seed = ants.config._random_seed

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from numpy.typing import NDArray
 from scipy import ndimage
 
 #: Shape of the MNI152NLin2009cSym 1 mm grid Clinica registers to.
@@ -40,6 +41,8 @@ TEMPLATE_SPACE = "MNI152NLin2009cSym"
 REGISTRATION_MASK_DILATION_MM = 10
 
 _NILEARN_T1 = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+_NILEARN_GM = "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"
+_NILEARN_WM = "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"
 
 
 def nilearn_template_path() -> Path:
@@ -105,7 +108,7 @@ def registration_template() -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
         float32 T1 template (2009a symmetric, skull-stripped) and the binary mask of its brain
         dilated by :data:`REGISTRATION_MASK_DILATION_MM` mm, both on :data:`MNI2009C_AFFINE`.
     """
-    data = place_on_grid(nib.load(nilearn_template_path()), MNI2009C_SHAPE, MNI2009C_AFFINE)
+    data = template_on_grid(MNI2009C_SHAPE, MNI2009C_AFFINE)
     brain = data > 0
     mask = ndimage.binary_dilation(brain, iterations=REGISTRATION_MASK_DILATION_MM)
     template = nib.Nifti1Image(data, MNI2009C_AFFINE)
@@ -115,3 +118,79 @@ def registration_template() -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
         img.header.set_qform(MNI2009C_AFFINE, code=4)
         img.header.set_sform(MNI2009C_AFFINE, code=4)
     return template, mask_img
+
+
+def template_on_grid(shape: tuple[int, int, int], affine: np.ndarray) -> NDArray[np.float32]:
+    """The skull-stripped ICBM 2009a T1 template on a 1 mm grid aligned with its own.
+
+    Parameters
+    ----------
+    shape, affine
+        The grid (e.g. :data:`CROP_SHAPE` and an image's affine on it).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 intensities, zero outside the template's field of view.
+    """
+    return place_on_grid(nib.load(nilearn_template_path()), shape, affine)
+
+
+def nilearn_tissue_prior(tissue: str) -> nib.Nifti1Image:
+    """nilearn's ICBM 2009a ``gm`` or ``wm`` probability map (uint8, 0-255, its own grid).
+
+    Raises
+    ------
+    FileNotFoundError
+        When nilearn's data folder lacks it (one line saying how to reinstall).
+    """
+    name = {"gm": _NILEARN_GM, "wm": _NILEARN_WM}[tissue]
+    path = nilearn_template_path().with_name(name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: reinstall nilearn (pip install --force-reinstall nilearn), "
+            "which ships the ICBM 2009a tissue priors"
+        )
+    return nib.load(path)
+
+
+@lru_cache(maxsize=1)
+def template_brain_and_priors() -> tuple[
+    NDArray[np.bool_], NDArray[np.float32], NDArray[np.float32]
+]:
+    """The ICBM 2009a brain mask and GM/WM priors on the t1-linear grid.
+
+    Returns
+    -------
+    brain, gm, wm
+        Boolean brain mask (non-zero voxels of nilearn's skull-stripped template) and the GM and
+        WM probability maps in [0, 1], float32, all of shape :data:`~.templates.CROP_SHAPE`.
+        Cached: do not modify them.
+    """
+    brain = template_on_grid(CROP_SHAPE, CROP_AFFINE) > 0
+    # nilearn stores the priors as uint8 0-255 without a scale factor.
+    gm = place_on_grid(nilearn_tissue_prior("gm"), CROP_SHAPE, CROP_AFFINE) / np.float32(255)
+    wm = place_on_grid(nilearn_tissue_prior("wm"), CROP_SHAPE, CROP_AFFINE) / np.float32(255)
+    for array in (brain, gm, wm):
+        array.flags.writeable = False
+    return brain, gm, wm
+
+
+@lru_cache(maxsize=1)
+def tissue_priors() -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """GM, WM and CSF priors on the t1-linear grid (ICBM 2009a, CSF = 1 - GM - WM).
+
+    Returns
+    -------
+    gm, wm, csf
+        float32 maps in [0, 1] summing to 1 everywhere. Cached: do not modify them.
+    """
+    _, gm, wm = template_brain_and_priors()
+    total = gm + wm
+    # The two priors overlap by a rounding error in a few voxels: keep the sum at most 1.
+    scale = np.where(total > 1.0, 1.0 / np.maximum(total, 1e-6), 1.0).astype(np.float32)
+    gm, wm = gm * scale, wm * scale
+    csf = np.clip(1.0 - gm - wm, 0.0, 1.0).astype(np.float32)
+    for array in (gm, wm, csf):
+        array.flags.writeable = False
+    return gm, wm, csf

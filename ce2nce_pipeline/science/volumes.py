@@ -25,12 +25,33 @@ LABELS: dict[str, int] = {"GM": 1, "WM": 2, "CSF": 3}
 _PROBABILITY_TOLERANCE = 1e-3
 
 
-def _as_binary(array: ArrayLike, name: str) -> NDArray[np.bool_]:
+def as_binary_mask(array: ArrayLike, name: str = "mask") -> NDArray[np.bool_]:
+    """A boolean copy of a mask given as booleans or 0/1 numbers.
+
+    Parameters
+    ----------
+    array : array_like
+        Boolean or 0/1 values.
+    name : str
+        Name of the mask in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean array of the same shape (``array`` itself when it is already boolean).
+
+    Raises
+    ------
+    ValueError
+        If the values are not numbers, hold NaN, or hold values other than 0 and 1.
+    """
     values = np.asarray(array)
     if values.dtype == np.bool_:
         return values
     if not np.issubdtype(values.dtype, np.number):
         raise ValueError(f"{name} must be a boolean or 0/1 array, got dtype {values.dtype}")
+    if np.issubdtype(values.dtype, np.floating) and np.isnan(values).any():
+        raise ValueError(f"{name} contains NaN values")
     if not np.isin(values, (0, 1)).all():
         raise ValueError(f"{name} must contain only 0 and 1 (or be boolean)")
     return values.astype(bool)
@@ -57,8 +78,8 @@ def dice(a: ArrayLike, b: ArrayLike, *, empty: float = 1.0) -> float:
     ValueError
         If the shapes differ or an array holds values other than 0 and 1.
     """
-    mask_a = _as_binary(a, "a")
-    mask_b = _as_binary(b, "b")
+    mask_a = as_binary_mask(a, "a")
+    mask_b = as_binary_mask(b, "b")
     if mask_a.shape != mask_b.shape:
         raise ValueError(f"mask shapes differ: {mask_a.shape} and {mask_b.shape}")
     total = int(mask_a.sum()) + int(mask_b.sum())

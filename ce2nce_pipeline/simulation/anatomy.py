@@ -49,6 +49,7 @@ from ..science.templates import (
     MNI2009C_AFFINE,
     MNI2009C_SHAPE,
     nilearn_template_path,
+    nilearn_tissue_prior,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -57,10 +58,6 @@ Space = Literal["auto", "mni", "native"]
 #: Spaces accepted by :func:`build_anatomy`.
 SPACES: tuple[str, ...] = ("auto", "mni", "native")
 
-_PRIORS = {
-    "gm": "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
-    "wm": "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
-}
 #: Template intensity between its ventricular CSF (~0.28 x WM) and GM (~0.75 x WM).
 _TEMPLATE_CSF_THRESHOLD = 0.52
 #: Box (MNI mm) holding the lateral and third ventricles of the template.
@@ -220,16 +217,11 @@ class _Template:
 def _template() -> _Template:
     """The 2009a template, its priors and ventricles on its own 1 mm grid (cached)."""
     t1_image = nib.load(nilearn_template_path())
-    folder = nilearn_template_path().parent
     t1 = np.asarray(t1_image.dataobj, dtype=np.float32)
-    priors = {}
-    for key, name in _PRIORS.items():
-        path = folder / name
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{path} is missing: reinstall nilearn (pip install --force-reinstall nilearn)"
-            )
-        priors[key] = np.asarray(nib.load(path).dataobj, dtype=np.float32) / 255.0
+    priors = {
+        tissue: np.asarray(nilearn_tissue_prior(tissue).dataobj, dtype=np.float32) / 255.0
+        for tissue in ("gm", "wm")
+    }
     brain = t1 > 0
     t1 = t1 / float(np.median(t1[priors["wm"] > 0.9]))
     depth = ndimage.distance_transform_edt(brain)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from nipype.pipeline import engine as pe
 
 from ..bids import T1wImage, pair_images
-from ..config import RunConfig
+from ..config import RunConfig, TranslationModel
+from ..science.segmentation import SpmInstallation
 from .brain_mask import init_brain_mask_wf, init_union_mask_wf
 from .outputs import (
     init_ds_synthetic_wf,
@@ -54,141 +56,146 @@ def _tissue_connections(segmentation_wf: pe.Workflow, ds_wf: pe.Workflow) -> tup
     )
 
 
-def init_single_subject_wf(
-    *,
-    subject: str,
-    images: Sequence[T1wImage],
-    output_dir: str,
-    software_versions: dict[str, str],
-    translation: dict[str, str] | None = None,
-    mask_backend: str = "hdbet",
-    seg_backend: str = "ants",
-    device: str = "auto",
-    omp_nthreads: int = 1,
-    name: str | None = None,
-) -> pe.Workflow:
-    """Process every T1w image of one participant.
+@dataclass(frozen=True)
+class RunEnvironment:
+    """What the machine offers a run, found once by the command line before any graph is built.
 
-    Each image gets its own branch — t1-linear, brain mask, tissue segmentation, and for a
-    contrast-enhanced image its translation, the synthetic image's own brain mask and its
-    segmentation — so
-    that a failing image leaves the other branches running. Each ce/nce pair of a session also
-    gets the union of the two brain masks (the mask of the paper's image metrics).
-
-    Parameters
+    Attributes
     ----------
-    subject
-        Participant label (without ``sub-``).
-    images
-        The participant's T1w images (contrast-enhanced or not).
-    output_dir
-        Root of the derivatives dataset.
-    software_versions
-        Versions recorded in the sidecars.
-    translation
-        ``{"Checkpoint", "Architecture", "WeightsSha256", "IntensityNormalisation",
-        "NetworkGrid", "OutputResampling"}`` of the
-        translation model; ``None`` leaves contrast-enhanced images untranslated.
-    mask_backend, seg_backend
-        Brain masking (``template``, ``deepbet``, ``hdbet``) and segmentation (``ants``,
-        ``spm``) backends.
-    device, omp_nthreads
-        Where, and with how many CPU threads, the networks run.
-    name
-        Workflow name (default ``sub_<label>_wf``).
+    device
+        Where the networks run: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (``"auto"``: let each
+        step choose, for graphs built without the command line).
+    spm
+        The SPM12 installation, for the ``spm`` segmentation backend.
     """
-    workflow = pe.Workflow(name=name or f"sub_{subject}_wf")
-    mask_device = None if device == "auto" else device
-    masks: dict[str, pe.Workflow] = {}
-    for image in images:
-        stem = image_stem(image)
-        sources = [source_uri(image.relative_path)]
-        t1_linear_wf = init_t1_linear_wf(name=f"t1_linear_{stem}_wf")
-        t1_linear_wf.inputs.inputnode.t1w = str(image.path)
-        ds_t1_linear_wf = init_ds_t1_linear_wf(
-            output_dir=output_dir,
-            source_entities=image.output_entities,
-            source_relpath=image.relative_path,
-            software_versions=software_versions,
-            name=f"ds_t1_linear_{stem}_wf",
-        )
-        brain_mask_wf = init_brain_mask_wf(
-            backend=mask_backend, device=mask_device, name=f"brain_mask_{stem}_wf"
-        )
-        segmentation_wf = init_tissue_segmentation_wf(
-            backend=seg_backend, name=f"segmentation_{stem}_wf"
-        )
-        ds_tissues_wf = init_ds_tissues_wf(
-            output_dir=output_dir,
-            source_entities=image.output_entities,
-            sources=sources,
-            name=f"ds_tissues_{stem}_wf",
-        )
-        masks[str(image.path)] = brain_mask_wf
-        workflow.connect([
-            (t1_linear_wf, ds_t1_linear_wf, [
-                ("outputnode.t1w_registered", "inputnode.t1w_registered"),
-                ("outputnode.t1w_crop", "inputnode.t1w_crop"),
-                ("outputnode.affine", "inputnode.affine"),
-            ]),
-            (t1_linear_wf, brain_mask_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
-            (t1_linear_wf, segmentation_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
-            (brain_mask_wf, segmentation_wf, [("outputnode.mask", "inputnode.mask")]),
-            (brain_mask_wf, ds_tissues_wf, [("outputnode.mask", "inputnode.mask")]),
-            _tissue_connections(segmentation_wf, ds_tissues_wf),
-        ])  # fmt: skip
-        if translation is None or not image.is_contrast_enhanced:
-            continue
-        translate_wf = init_translate_wf(
-            checkpoint=translation["Checkpoint"],
-            architecture=translation["Architecture"],
-            weights_sha256=translation["WeightsSha256"],
-            normalisation=translation.get("IntensityNormalisation", "min-max"),
-            network_grid=translation.get("NetworkGrid", "128x128x128"),
-            output_resampling=translation.get("OutputResampling", "round-trip"),
-            device=device,
-            num_threads=omp_nthreads,
-            name=f"translate_{stem}_wf",
-        )
-        ds_synthetic_wf = init_ds_synthetic_wf(
-            output_dir=output_dir,
-            source_entities=image.output_entities,
-            source_relpath=image.relative_path,
-            model=translation,
-            software_versions=software_versions,
-            name=f"ds_synthetic_{stem}_wf",
-        )
-        synthetic_segmentation_wf = init_tissue_segmentation_wf(
-            backend=seg_backend, name=f"segmentation_synthetic_{stem}_wf"
-        )
-        synthetic_mask_wf = init_brain_mask_wf(
-            backend=mask_backend, device=mask_device, name=f"brain_mask_synthetic_{stem}_wf"
-        )
-        ds_synthetic_tissues_wf = init_ds_tissues_wf(
-            output_dir=output_dir,
-            source_entities=image.output_entities,
-            sources=sources,
-            desc="synthetic",
-            name=f"ds_tissues_synthetic_{stem}_wf",
-        )
-        workflow.connect([
-            (t1_linear_wf, translate_wf, [("outputnode.t1w_crop", "inputnode.t1w_crop")]),
-            (translate_wf, ds_synthetic_wf, [
-                ("outputnode.t1w_synthetic", "inputnode.t1w_synthetic"),
-            ]),
-            (translate_wf, synthetic_segmentation_wf, [
-                ("outputnode.t1w_synthetic", "inputnode.t1w"),
-            ]),
-            # The synthetic image gets its own mask: enhanced dura and sinuses that the T1w-ce's
-            # mask took in must not stay in the synthetic image's TIV and CSF.
-            (translate_wf, synthetic_mask_wf, [("outputnode.t1w_synthetic", "inputnode.t1w")]),
-            (synthetic_mask_wf, synthetic_segmentation_wf, [
-                ("outputnode.mask", "inputnode.mask"),
-            ]),
-            (synthetic_mask_wf, ds_synthetic_tissues_wf, [("outputnode.mask", "inputnode.mask")]),
-            _tissue_connections(synthetic_segmentation_wf, ds_synthetic_tissues_wf),
-        ])  # fmt: skip
 
+    device: str = "auto"
+    spm: SpmInstallation | None = None
+
+
+@dataclass(frozen=True)
+class _SubjectSettings:
+    output_dir: str
+    software_versions: dict[str, str]
+    translation: TranslationModel | None
+    mask_backend: str
+    seg_backend: str
+    environment: RunEnvironment
+    omp_nthreads: int
+
+    @property
+    def mask_device(self) -> str | None:
+        return None if self.environment.device == "auto" else self.environment.device
+
+    def brain_mask_wf(self, name: str) -> pe.Workflow:
+        return init_brain_mask_wf(backend=self.mask_backend, device=self.mask_device, name=name)
+
+    def segmentation_wf(self, name: str) -> pe.Workflow:
+        return init_tissue_segmentation_wf(
+            backend=self.seg_backend, spm_installation=self.environment.spm, name=name
+        )
+
+
+def _add_image_branch(
+    workflow: pe.Workflow, image: T1wImage, settings: _SubjectSettings
+) -> tuple[pe.Workflow, pe.Workflow]:
+    """t1-linear, brain mask and tissues of one image; returns its t1-linear and mask graphs."""
+    stem = image_stem(image)
+    t1_linear_wf = init_t1_linear_wf(name=f"t1_linear_{stem}_wf")
+    t1_linear_wf.inputs.inputnode.t1w = str(image.path)
+    ds_t1_linear_wf = init_ds_t1_linear_wf(
+        output_dir=settings.output_dir,
+        source_entities=image.output_entities,
+        source_relpath=image.relative_path,
+        software_versions=settings.software_versions,
+        name=f"ds_t1_linear_{stem}_wf",
+    )
+    brain_mask_wf = settings.brain_mask_wf(f"brain_mask_{stem}_wf")
+    segmentation_wf = settings.segmentation_wf(f"segmentation_{stem}_wf")
+    ds_tissues_wf = init_ds_tissues_wf(
+        output_dir=settings.output_dir,
+        source_entities=image.output_entities,
+        sources=[source_uri(image.relative_path)],
+        name=f"ds_tissues_{stem}_wf",
+    )
+    workflow.connect([
+        (t1_linear_wf, ds_t1_linear_wf, [
+            ("outputnode.t1w_registered", "inputnode.t1w_registered"),
+            ("outputnode.t1w_crop", "inputnode.t1w_crop"),
+            ("outputnode.affine", "inputnode.affine"),
+        ]),
+        (t1_linear_wf, brain_mask_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
+        (t1_linear_wf, segmentation_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
+        (brain_mask_wf, segmentation_wf, [("outputnode.mask", "inputnode.mask")]),
+        (brain_mask_wf, ds_tissues_wf, [("outputnode.mask", "inputnode.mask")]),
+        _tissue_connections(segmentation_wf, ds_tissues_wf),
+    ])  # fmt: skip
+    return t1_linear_wf, brain_mask_wf
+
+
+def _add_translation_branch(
+    workflow: pe.Workflow,
+    image: T1wImage,
+    t1_linear_wf: pe.Workflow,
+    settings: _SubjectSettings,
+    model: TranslationModel,
+) -> None:
+    """Translation of a T1w-ce, the synthetic image's own brain mask and its tissues."""
+    stem = image_stem(image)
+    translate_wf = init_translate_wf(
+        checkpoint=str(model.checkpoint),
+        architecture=model.architecture,
+        weights_sha256=model.weights_sha256,
+        normalisation=model.normalisation,
+        network_grid=model.network_grid,
+        output_resampling=model.output_resampling,
+        device=settings.environment.device,
+        num_threads=settings.omp_nthreads,
+        name=f"translate_{stem}_wf",
+    )
+    ds_synthetic_wf = init_ds_synthetic_wf(
+        output_dir=settings.output_dir,
+        source_entities=image.output_entities,
+        source_relpath=image.relative_path,
+        model=model.sidecar(),
+        software_versions=settings.software_versions,
+        name=f"ds_synthetic_{stem}_wf",
+    )
+    synthetic_segmentation_wf = settings.segmentation_wf(f"segmentation_synthetic_{stem}_wf")
+    synthetic_mask_wf = settings.brain_mask_wf(f"brain_mask_synthetic_{stem}_wf")
+    ds_synthetic_tissues_wf = init_ds_tissues_wf(
+        output_dir=settings.output_dir,
+        source_entities=image.output_entities,
+        sources=[source_uri(image.relative_path)],
+        desc="synthetic",
+        name=f"ds_tissues_synthetic_{stem}_wf",
+    )
+    workflow.connect([
+        (t1_linear_wf, translate_wf, [("outputnode.t1w_crop", "inputnode.t1w_crop")]),
+        (translate_wf, ds_synthetic_wf, [
+            ("outputnode.t1w_synthetic", "inputnode.t1w_synthetic"),
+        ]),
+        (translate_wf, synthetic_segmentation_wf, [
+            ("outputnode.t1w_synthetic", "inputnode.t1w"),
+        ]),
+        # The synthetic image gets its own mask: enhanced dura and sinuses that the T1w-ce's
+        # mask took in must not stay in the synthetic image's TIV and CSF.
+        (translate_wf, synthetic_mask_wf, [("outputnode.t1w_synthetic", "inputnode.t1w")]),
+        (synthetic_mask_wf, synthetic_segmentation_wf, [
+            ("outputnode.mask", "inputnode.mask"),
+        ]),
+        (synthetic_mask_wf, ds_synthetic_tissues_wf, [("outputnode.mask", "inputnode.mask")]),
+        _tissue_connections(synthetic_segmentation_wf, ds_synthetic_tissues_wf),
+    ])  # fmt: skip
+
+
+def _add_union_masks(
+    workflow: pe.Workflow,
+    images: Sequence[T1wImage],
+    masks: dict[str, pe.Workflow],
+    output_dir: str,
+) -> None:
+    """The union of the brain masks of each ce/nce pair of a session."""
     for pair in pair_images(images):
         stem = image_stem(pair.ce)
         union_mask_wf = init_union_mask_wf(name=f"union_mask_{stem}_wf")
@@ -204,6 +211,68 @@ def init_single_subject_wf(
             (mask_ce, union_mask_wf, [("outputnode.mask", "inputnode.mask_ce")]),
             (union_mask_wf, ds_union_mask_wf, [("outputnode.mask", "inputnode.mask")]),
         ])  # fmt: skip
+
+
+def init_single_subject_wf(
+    *,
+    subject: str,
+    images: Sequence[T1wImage],
+    output_dir: str,
+    software_versions: dict[str, str],
+    translation: TranslationModel | None = None,
+    mask_backend: str = "hdbet",
+    seg_backend: str = "ants",
+    environment: RunEnvironment | None = None,
+    omp_nthreads: int = 1,
+    name: str | None = None,
+) -> pe.Workflow:
+    """Process every T1w image of one participant.
+
+    Each image gets its own branch — t1-linear, brain mask, tissue segmentation, and for a
+    contrast-enhanced image its translation, the synthetic image's own brain mask and its
+    segmentation — so that a failing image leaves the other branches running. Each ce/nce pair
+    of a session also gets the union of the two brain masks (the mask of the paper's image
+    metrics).
+
+    Parameters
+    ----------
+    subject
+        Participant label (without ``sub-``).
+    images
+        The participant's T1w images (contrast-enhanced or not).
+    output_dir
+        Root of the derivatives dataset.
+    software_versions
+        Versions recorded in the sidecars.
+    translation
+        The checked translation model; ``None`` leaves contrast-enhanced images untranslated.
+    mask_backend, seg_backend
+        Brain masking (``template``, ``deepbet``, ``hdbet``) and segmentation (``ants``,
+        ``spm``) backends.
+    environment
+        The device the networks run on and the SPM installation (default: each step chooses
+        its device; no SPM).
+    omp_nthreads
+        CPU threads of the networks.
+    name
+        Workflow name (default ``sub_<label>_wf``).
+    """
+    workflow = pe.Workflow(name=name or f"sub_{subject}_wf")
+    settings = _SubjectSettings(
+        output_dir=output_dir,
+        software_versions=software_versions,
+        translation=translation,
+        mask_backend=mask_backend,
+        seg_backend=seg_backend,
+        environment=environment or RunEnvironment(),
+        omp_nthreads=omp_nthreads,
+    )
+    masks: dict[str, pe.Workflow] = {}
+    for image in images:
+        t1_linear_wf, masks[str(image.path)] = _add_image_branch(workflow, image, settings)
+        if translation is not None and image.is_contrast_enhanced:
+            _add_translation_branch(workflow, image, t1_linear_wf, settings, translation)
+    _add_union_masks(workflow, images, masks, output_dir)
     return workflow
 
 
@@ -211,7 +280,8 @@ def init_ce2nce_wf(
     config: RunConfig,
     images: Sequence[T1wImage],
     software_versions: dict[str, str],
-    translation: dict[str, str] | None = None,
+    translation: TranslationModel | None = None,
+    environment: RunEnvironment | None = None,
 ) -> pe.Workflow:
     """The whole participant-level graph of a run.
 
@@ -224,7 +294,9 @@ def init_ce2nce_wf(
     software_versions
         Versions recorded in the sidecars.
     translation
-        The checked translation model (see :func:`init_single_subject_wf`), or ``None``.
+        The checked translation model, or ``None``.
+    environment
+        What the command line found on the machine (default: ``config.device``, no SPM).
     """
     workflow = pe.Workflow(name="ce2nce_wf")
     if config.work_dir is not None:
@@ -247,7 +319,7 @@ def init_ce2nce_wf(
                 translation=translation,
                 mask_backend=config.mask_backend,
                 seg_backend=config.seg_backend,
-                device=config.device,
+                environment=environment or RunEnvironment(device=config.device),
                 omp_nthreads=config.omp_nthreads,
             )
         ])  # fmt: skip

@@ -130,7 +130,7 @@ def init_ds_synthetic_wf(
     output_dir, source_entities, source_relpath, software_versions
         As :func:`init_ds_t1_linear_wf`; the entities are the T1w-ce's (``ce-`` kept).
     model
-        ``{"Architecture", "Checkpoint", "WeightsSha256"}`` recorded in the sidecar.
+        The translation model as the sidecar records it (:meth:`.TranslationModel.sidecar`).
     name
         Workflow name.
 

@@ -13,9 +13,10 @@ from ..science.segmentation import (
     AtroposSettings,
     SpmInstallation,
     clinica_spm_tissues,
-    find_spm,
 )
 
+#: Outputs of the segmentation graph.
+_FIELDS = ("gm_probseg", "wm_probseg", "csf_probseg", "dseg", "dseg_tsv", "volumes_tsv")
 _VOLUMES_DESC = (
     " Each voxel was given the tissue of maximum probability (background when the remaining "
     "probability was larger); tissue volumes were the voxel counts times the voxel volume, "
@@ -57,8 +58,8 @@ def init_tissue_segmentation_wf(
     atropos
         Settings of the ``ants`` backend (default :class:`AtroposSettings`).
     spm_installation
-        Where SPM12 is, for the ``spm`` backend (default: :func:`find_spm`, which raises
-        :class:`~ce2nce_pipeline.errors.BackendUnavailableError` when SPM is absent).
+        Where SPM12 is; required by the ``spm`` backend. The command line finds it once
+        (:func:`~ce2nce_pipeline.science.segmentation.find_spm`) before any graph is built.
     name
         Workflow name.
 
@@ -83,39 +84,57 @@ def init_tissue_segmentation_wf(
         raise ValueError(f"unknown segmentation backend {backend!r}; choose one of {SEG_BACKENDS}")
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w", "mask"]), name="inputnode")
-    fields = ["gm_probseg", "wm_probseg", "csf_probseg", "dseg", "dseg_tsv", "volumes_tsv"]
-    outputnode = pe.Node(niu.IdentityInterface(fields=fields), name="outputnode")
+    outputnode = pe.Node(niu.IdentityInterface(fields=list(_FIELDS)), name="outputnode")
 
     if backend == "ants":
-        from ..science.t1_linear import ants_version
-
-        settings = atropos or AtroposSettings()
-        workflow.__desc__ = (
-            ANTS_DESC.format(
-                ants_version=ants_version(),
-                prior_weight=settings.prior_weight,
-                mrf_smoothing=settings.mrf_smoothing,
-                iterations=settings.iterations,
-                refine=", priors warped to the image by a quick SyN" * settings.refine_priors,
-            )
-            + _VOLUMES_DESC
+        _connect_ants(workflow, inputnode, outputnode, atropos or AtroposSettings())
+    elif spm_installation is None:
+        raise ValueError(
+            "the spm backend needs spm_installation (science.segmentation.find_spm finds it)"
         )
-        segmentation = pe.Node(
-            AntsTissueSegmentation(
-                prior_weight=settings.prior_weight,
-                mrf_smoothing=settings.mrf_smoothing,
-                iterations=settings.iterations,
-                refine_priors=settings.refine_priors,
-            ),
-            name="segmentation",
-        )
-        workflow.connect([
-            (inputnode, segmentation, [("t1w", "in_file"), ("mask", "mask_file")]),
-            (segmentation, outputnode, [(field, field) for field in fields]),
-        ])  # fmt: skip
-        return workflow
+    else:
+        _connect_spm(workflow, inputnode, outputnode, spm_installation)
+    return workflow
 
-    installation = spm_installation or find_spm()
+
+def _connect_ants(
+    workflow: pe.Workflow, inputnode: pe.Node, outputnode: pe.Node, settings: AtroposSettings
+) -> None:
+    """Atropos within the brain mask, with its methods paragraph."""
+    from ..science.t1_linear import ants_version
+
+    workflow.__desc__ = (
+        ANTS_DESC.format(
+            ants_version=ants_version(),
+            prior_weight=settings.prior_weight,
+            mrf_smoothing=settings.mrf_smoothing,
+            iterations=settings.iterations,
+            refine=", priors warped to the image by a quick SyN" * settings.refine_priors,
+        )
+        + _VOLUMES_DESC
+    )
+    segmentation = pe.Node(
+        AntsTissueSegmentation(
+            prior_weight=settings.prior_weight,
+            mrf_smoothing=settings.mrf_smoothing,
+            iterations=settings.iterations,
+            refine_priors=settings.refine_priors,
+        ),
+        name="segmentation",
+    )
+    workflow.connect([
+        (inputnode, segmentation, [("t1w", "in_file"), ("mask", "mask_file")]),
+        (segmentation, outputnode, [(field, field) for field in _FIELDS]),
+    ])  # fmt: skip
+
+
+def _connect_spm(
+    workflow: pe.Workflow,
+    inputnode: pe.Node,
+    outputnode: pe.Node,
+    installation: SpmInstallation,
+) -> None:
+    """SPM12's unified segmentation with Clinica's settings, with its methods paragraph."""
     workflow.__desc__ = SPM_DESC + _VOLUMES_DESC
     # SPM reads uncompressed NIfTI only.
     gunzip = pe.Node(Gunzip(), name="gunzip")
@@ -129,6 +148,5 @@ def init_tissue_segmentation_wf(
         (inputnode, gunzip, [("t1w", "in_file")]),
         (gunzip, spm_segment, [("out_file", "channel_files")]),
         (spm_segment, tissue_outputs, [("native_class_images", "native_class_images")]),
-        (tissue_outputs, outputnode, [(field, field) for field in fields]),
+        (tissue_outputs, outputnode, [(field, field) for field in _FIELDS]),
     ])  # fmt: skip
-    return workflow

@@ -80,6 +80,7 @@ def _held_out_pair(seed: int, quality: str):
     return ce, info.nce_image, anatomy.brain
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quality", ["good", "low"])
 def test_shipped_model_brings_a_held_out_ce_closer_to_its_nce(shipped, quality):
     # The last held-out seeds: the recipe's test sets use the first 30 (TrainingSetPlan).
@@ -118,6 +119,7 @@ def real_held_out_pair(tmp_path_factory):
     return ce, nce
 
 
+@pytest.mark.slow
 def test_shipped_model_brings_a_real_ce_closer_to_its_nce(shipped, real_held_out_pair):
     ce, nce = real_held_out_pair
     synthetic = Predictor.from_checkpoint(shipped, device="cpu", num_threads=2).predict(ce)

@@ -26,12 +26,7 @@ AFFINE = np.array(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def head_like(offset: float = 0.0, scale: float = 1000.0) -> np.ndarray:

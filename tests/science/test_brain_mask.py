@@ -17,6 +17,7 @@ from ce2nce_pipeline.science.templates import (
     CROP_SHAPE,
     nilearn_template_path,
     place_on_grid,
+    template_brain_and_priors,
 )
 from ce2nce_pipeline.science.volumes import dice
 
@@ -47,6 +48,7 @@ def template_mask(colin) -> np.ndarray:
     return np.asarray(bm.compute_brain_mask(colin, "template").dataobj) > 0
 
 
+@pytest.mark.slow
 def test_template_mask_agrees_with_ch2bet(colin, colin_bet, template_mask) -> None:
     # Measured 0.943: ch2bet leaves out the extracerebral CSF that HD-BET-like masks keep
     # (our mask's Dice with HD-BET is 0.98), so its Dice cannot reach 1.
@@ -64,8 +66,9 @@ def test_template_mask_image_is_uint8_on_the_input_grid(colin) -> None:
     assert set(np.unique(np.asarray(mask.dataobj))) == {0, 1}
 
 
+@pytest.mark.slow
 def test_template_mask_follows_the_image_not_only_the_template(colin, template_mask) -> None:
-    brain, _, _ = bm.template_brain_and_priors()
+    brain, _, _ = template_brain_and_priors()
     # An image shifted by 6 mm must move its mask (the template alone would not).
     shifted = template_image(np.roll(np.asarray(colin.dataobj), 6, axis=1), CROP_AFFINE)
     moved = np.asarray(bm.compute_brain_mask(shifted, "template").dataobj) > 0
@@ -73,9 +76,10 @@ def test_template_mask_follows_the_image_not_only_the_template(colin, template_m
     assert dice(template_mask, brain) < 0.99
 
 
+@pytest.mark.slow
 def test_template_mask_of_the_skull_stripped_template_is_its_brain() -> None:
     image = _on_t1_linear_grid(nilearn_template_path())
-    brain, _, _ = bm.template_brain_and_priors()
+    brain, _, _ = template_brain_and_priors()
     mask = np.asarray(bm.compute_brain_mask(image, "template").dataobj) > 0
     assert dice(mask, brain) >= 0.95
 
@@ -111,11 +115,11 @@ def test_union_mask() -> None:
     b = np.zeros(CROP_SHAPE, dtype=np.uint8)
     a[10:20, 10:20, 10:20] = 1
     b[15:25, 10:20, 10:20] = 1
-    union = bm.union_mask(nib.Nifti1Image(a, CROP_AFFINE), nib.Nifti1Image(b, CROP_AFFINE))
+    union = bm.union_mask_image(nib.Nifti1Image(a, CROP_AFFINE), nib.Nifti1Image(b, CROP_AFFINE))
     assert union.get_data_dtype() == np.uint8
     assert int(np.asarray(union.dataobj).sum()) == 1500
     with pytest.raises(ValueError, match="different grids"):
-        bm.union_mask(nib.Nifti1Image(a, CROP_AFFINE), nib.Nifti1Image(b[1:], CROP_AFFINE))
+        bm.union_mask_image(nib.Nifti1Image(a, CROP_AFFINE), nib.Nifti1Image(b[1:], CROP_AFFINE))
 
 
 needs_deepbet = pytest.mark.skipif(
@@ -136,17 +140,20 @@ def deepbet_mask(colin) -> np.ndarray:
     return np.asarray(bm.compute_brain_mask(colin, "deepbet", device="cpu").dataobj) > 0
 
 
+@pytest.mark.slow
 @needs_hdbet
 @needs_deepbet
 def test_hdbet_and_deepbet_agree_on_colin27(hdbet_mask, deepbet_mask) -> None:
     assert dice(hdbet_mask, deepbet_mask) >= 0.95  # measured 0.977
 
 
+@pytest.mark.slow
 @needs_hdbet
 def test_template_mask_agrees_with_hdbet(hdbet_mask, template_mask) -> None:
     assert dice(hdbet_mask, template_mask) >= 0.95  # measured 0.98
 
 
+@pytest.mark.slow
 @needs_deepbet
 def test_template_mask_agrees_with_deepbet(deepbet_mask, template_mask) -> None:
     assert dice(deepbet_mask, template_mask) >= 0.95  # measured 0.976

@@ -14,7 +14,7 @@ from ce2nce_pipeline.science.intensity import (
     white_matter_scale,
 )
 from ce2nce_pipeline.science.resampling import T1_LINEAR_SHAPE, minmax_unscale
-from ce2nce_pipeline.science.segmentation import tissue_priors
+from ce2nce_pipeline.science.templates import tissue_priors
 
 from ..training import colin_nce
 

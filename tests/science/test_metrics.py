@@ -13,12 +13,17 @@ from ce2nce_pipeline.science.metrics import (
     SimilarityMetrics,
     image_similarity,
     mae_percent,
-    minmax_scale,
     psnr_db,
     ssim,
     ssim_map,
     union_mask,
 )
+from ce2nce_pipeline.science.resampling import minmax_scale
+
+
+def scaled(image: np.ndarray) -> np.ndarray:
+    """``image`` min-max scaled to [0, 1] over its whole volume."""
+    return minmax_scale(np.asarray(image, dtype=np.float64))[0]
 
 
 def _sphere(shape: tuple[int, ...], radius: float) -> np.ndarray:
@@ -50,8 +55,8 @@ def smooth_pair() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _skimage_ssim_map(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     _, full = structural_similarity(
-        minmax_scale(reference),
-        minmax_scale(candidate),
+        scaled(reference),
+        scaled(candidate),
         gaussian_weights=True,
         sigma=1.5,
         use_sample_covariance=False,
@@ -72,7 +77,7 @@ def test_ssim_equals_skimage_map_averaged_over_mask(pair: str, request) -> None:
 @pytest.mark.parametrize("pair", ["random_pair", "smooth_pair"])
 def test_psnr_and_mae_equal_skimage_and_numpy_within_mask(pair: str, request) -> None:
     reference, candidate, mask = request.getfixturevalue(pair)
-    ref, cand = minmax_scale(reference), minmax_scale(candidate)
+    ref, cand = scaled(reference), scaled(candidate)
     expected_psnr = peak_signal_noise_ratio(ref[mask], cand[mask], data_range=1.0)
     assert psnr_db(reference, candidate, mask) == pytest.approx(expected_psnr, rel=1e-12)
     expected_mae = 100.0 * np.mean(np.abs(ref[mask] - cand[mask]))
@@ -149,7 +154,7 @@ def test_paper_compatible_hand_computed() -> None:
 
 def test_paper_compatible_uses_whole_volume_averages(smooth_pair) -> None:
     reference, candidate, mask = smooth_pair
-    ref, cand = minmax_scale(reference), minmax_scale(candidate)
+    ref, cand = scaled(reference), scaled(candidate)
     standard = image_similarity(reference, candidate, mask)
     paper = image_similarity(reference, candidate, mask, paper_compatible=True)
     # Zeros outside the mask dilute the error by the mask's share of the volume.
@@ -219,10 +224,10 @@ def test_paper_compatible_sends_t1_linear_images_through_the_network_grid() -> N
     mask = np.zeros(shape, dtype=bool)
     mask[40:130, 50:160, 40:140] = True
     paper = image_similarity(nce, ce, mask, paper_compatible=True)
-    ref, cand = minmax_scale(network_round_trip(nce)), minmax_scale(network_round_trip(ce))
+    ref, cand = scaled(network_round_trip(nce)), scaled(network_round_trip(ce))
     expected_mae = 100 * np.abs(np.where(mask, ref - cand, 0)).mean()
     # The round-tripped images' error, not the sharp ones': the round trip blurs the bright
     # voxels away, so the images agree better than they really do.
     assert paper.mae_percent == pytest.approx(expected_mae, rel=1e-4)
-    sharp_mae = 100 * np.abs(np.where(mask, minmax_scale(nce) - minmax_scale(ce), 0)).mean()
+    sharp_mae = 100 * np.abs(np.where(mask, scaled(nce) - scaled(ce), 0)).mean()
     assert paper.mae_percent < 0.8 * sharp_mae

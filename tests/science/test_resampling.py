@@ -24,13 +24,7 @@ from ce2nce_pipeline.science.resampling import (
     to_t1_linear_grid,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def smooth_volume(shape: tuple[int, int, int] = T1_LINEAR_SHAPE) -> np.ndarray:

@@ -18,6 +18,7 @@ from ce2nce_pipeline.science.templates import (
     CROP_SHAPE,
     nilearn_template_path,
     place_on_grid,
+    tissue_priors,
 )
 from ce2nce_pipeline.science.volumes import dice
 
@@ -33,8 +34,9 @@ def mni_maps(mni_template) -> seg.TissueMaps:
     return seg.segment_ants(mni_template)
 
 
+@pytest.mark.slow
 def test_ants_maps_of_the_mni_template_agree_with_its_priors(mni_maps) -> None:
-    gm_prior, wm_prior, _ = seg.tissue_priors()
+    gm_prior, wm_prior, _ = tissue_priors()
     # Measured 0.96 (GM) and 0.97 (WM). The priors initialise Atropos, but the posterior is
     # mostly the image's likelihood (prior weight 0.25): a wrong class order, a misplaced
     # prior or an intensity model gone astray each fall far below 0.8.
@@ -42,6 +44,7 @@ def test_ants_maps_of_the_mni_template_agree_with_its_priors(mni_maps) -> None:
     assert dice(mni_maps.wm > 0.5, wm_prior > 0.5) >= 0.80
 
 
+@pytest.mark.slow
 def test_ants_maps_are_probabilities_on_the_input_grid(mni_maps, mni_template) -> None:
     images = mni_maps.images()
     for name in ("GM", "WM", "CSF"):
@@ -63,6 +66,7 @@ def _world_to_voxel(x: float, y: float, z: float) -> tuple[int, int, int]:
     return tuple(int(round(v)) for v in ijk)
 
 
+@pytest.mark.slow
 def test_ants_labels_put_known_structures_in_the_right_class(mni_maps) -> None:
     labels = mni_maps.labels()
     assert labels[_world_to_voxel(-4, 5, 15)] == 3  # left lateral ventricle, frontal horn
@@ -72,7 +76,7 @@ def test_ants_labels_put_known_structures_in_the_right_class(mni_maps) -> None:
 
 
 def test_tissue_priors_sum_to_one() -> None:
-    gm, wm, csf = seg.tissue_priors()
+    gm, wm, csf = tissue_priors()
     np.testing.assert_allclose(gm + wm + csf, 1.0, atol=1e-5)
     assert gm.shape == CROP_SHAPE and gm.dtype == np.float32
 

@@ -39,6 +39,7 @@ def test_plan_rejects_impossible_counts():
         TrainingSetPlan(n_train=0)
 
 
+@pytest.mark.slow
 def test_build_writes_pairs_tables_and_resumes(tmp_path, colin27_2mm):
     work = tmp_path / "work"
     (work / "bases").mkdir(parents=True)

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from ce2nce_pipeline.cli.train import build_parser, main
 from ce2nce_pipeline.training import read_log
 
 from . import smooth_rows, write_small_pairs
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
@@ -48,6 +41,7 @@ learning_rate = 1e-3
     return path
 
 
+@pytest.mark.slow
 def test_trains_in_chunks_and_resumes(tmp_path, recipe, capsys):
     assert main([str(recipe), "--max-steps", "3", "-q"]) == 0
     out = capsys.readouterr().out

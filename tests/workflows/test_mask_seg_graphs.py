@@ -10,7 +10,7 @@ import pytest
 
 from ce2nce_pipeline.errors import BackendUnavailableError
 from ce2nce_pipeline.science import brain_mask as bm
-from ce2nce_pipeline.science.segmentation import SpmInstallation
+from ce2nce_pipeline.science.segmentation import SpmInstallation, find_spm
 from ce2nce_pipeline.science.t1_linear import template_image
 from ce2nce_pipeline.science.templates import CROP_AFFINE, CROP_SHAPE, place_on_grid
 from ce2nce_pipeline.workflows.brain_mask import init_brain_mask_wf, init_union_mask_wf
@@ -130,12 +130,15 @@ def test_spm_graph_without_spm_gives_a_one_line_error(monkeypatch) -> None:
     for variable in ("SPMMCRCMD", "FORCE_SPMMCR", "SPMSTANDALONE_HOME", "MCR_HOME", "SPM_HOME"):
         monkeypatch.delenv(variable, raising=False)
     with pytest.raises(BackendUnavailableError) as error:
-        init_tissue_segmentation_wf(backend="spm")
+        find_spm()
     assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="spm_installation"):
+        init_tissue_segmentation_wf(backend="spm")
     with pytest.raises(ValueError, match="unknown segmentation backend"):
         init_tissue_segmentation_wf(backend="fast")
 
 
+@pytest.mark.slow
 def test_mask_then_segment_colin27(tmp_path) -> None:
     """The default stages run on Colin27 in t1-linear space and give adult volumes."""
     from nipype.pipeline import engine as pe

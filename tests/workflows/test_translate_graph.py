@@ -14,6 +14,8 @@ from ce2nce_pipeline.workflows.translate import init_translate_wf
 
 from ..training import colin_nce
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def colin27_crop(tmp_path_factory):

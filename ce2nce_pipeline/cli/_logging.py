@@ -1,0 +1,70 @@
+"""The one logging set-up of the command lines: ce2nce's messages on stderr, libraries quieter."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+#: Time, level and message: the format of the long-running commands.
+TIMED_FORMAT = "%(asctime)s %(levelname)s: %(message)s"
+
+
+def configure_logging(
+    level: int,
+    *,
+    fmt: str = TIMED_FORMAT,
+    libraries: int = logging.WARNING,
+    loggers: Mapping[str, int] | None = None,
+) -> None:
+    """Send log records to stderr: ce2nce's at ``level``, other libraries' at ``libraries``.
+
+    Parameters
+    ----------
+    level : int
+        Level of the ``ce2nce`` and ``ce2nce_pipeline`` loggers.
+    fmt : str
+        Format of each line.
+    libraries : int
+        Level of every other logger (the root logger).
+    loggers : mapping of str to int, optional
+        Levels of particular loggers, set last (e.g. a chatty module quieter).
+    """
+    logging.basicConfig(level=libraries, format=fmt)
+    for name in ("ce2nce", "ce2nce_pipeline"):
+        logging.getLogger(name).setLevel(level)
+    for name, logger_level in (loggers or {}).items():
+        logging.getLogger(name).setLevel(logger_level)
+
+
+def flag_level(verbose: bool = False, quiet: bool = False) -> int:
+    """The level of ``-v`` (DEBUG), ``-q`` (WARNING) or neither (INFO: progress lines)."""
+    return logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+
+
+def configure_nipype_logging(verbosity: int) -> None:
+    """nipype's workflow and interface logs: INFO from ``-vv`` on, else WARNING.
+
+    Worker processes (forkserver) read nipype's configuration afresh from
+    ``NIPYPE_CONFIG_DIR``: they are given one with the chosen level, or they log every node at
+    INFO.
+    """
+    nipype_level = "INFO" if verbosity >= 2 else "WARNING"
+    config_dir = Path(tempfile.mkdtemp(prefix="ce2nce_nipype_"))
+    (config_dir / "nipype.cfg").write_text(
+        f"[logging]\nworkflow_level = {nipype_level}\ninterface_level = {nipype_level}\n"
+        f"utils_level = {nipype_level}\n"
+    )
+    atexit.register(shutil.rmtree, config_dir, ignore_errors=True)
+    os.environ["NIPYPE_CONFIG_DIR"] = str(config_dir)
+    from nipype import config as nipype_config
+    from nipype import logging as nipype_logging
+
+    nipype_config.update_config(
+        {"logging": {"workflow_level": nipype_level, "interface_level": nipype_level}}
+    )
+    nipype_logging.update_logging(nipype_config)

@@ -1,0 +1,299 @@
+"""A participant-level run: the images it takes, its graph run, and the lines it reports.
+
+The command line (``cli/participant.py``) checks the translation model and finds the machine's
+device and SPM once, then calls :func:`usable_images` and :func:`run_participant_level` inside
+:func:`participant_run_guard`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from ..bids import T1wImage
+from ..bids_validation import ValidatorIssue
+from ..config import RunConfig, TranslationModel
+from ..errors import Ce2nceError, InvalidInputError
+from .base import RunEnvironment
+
+LOGGER = logging.getLogger("ce2nce")
+
+#: Errors of ce2nce whose message is the reason an image failed.
+_OWN_ERRORS = {"InvalidInput", "DiskFull", "Ce2nce", "BackendUnavailable"}
+
+
+@contextlib.contextmanager
+def participant_run_guard(config: RunConfig) -> Iterator[None]:
+    """Lock the work folder (a second run on it is refused) and stop every worker on a signal.
+
+    SIGTERM, SIGINT or SIGHUP stop the workers before the run exits.
+    """
+    from ..work_lock import work_dir_lock
+    from ..workers import stop_workers_on_signals
+
+    with contextlib.ExitStack() as stack:
+        if config.work_dir is not None:
+            stack.enter_context(work_dir_lock(config.work_dir))
+        stack.enter_context(
+            stop_workers_on_signals(
+                "ce2nce: stopped by {signal}; its workers are stopped: run again with the same "
+                "--work-dir to resume"
+            )
+        )
+        yield
+
+
+def _validate_input_dataset(config: RunConfig) -> list[ValidatorIssue]:
+    """Run the validator; refuse the run on dataset-level errors.
+
+    Returns
+    -------
+    list of ValidatorIssue
+        The errors tied to one file of a participant (``sub-*/...``): they reject that file
+        only.
+    """
+    from ..bids_validation import split_file_errors, validate_dataset
+
+    try:
+        errors = validate_dataset(config.bids_dir)
+    except FileNotFoundError as error:
+        raise Ce2nceError(str(error)) from None
+    file_errors, dataset_errors = split_file_errors(errors)
+    if dataset_errors:
+        first = dataset_errors[0]
+        raise InvalidInputError(
+            f"{config.bids_dir} is not valid BIDS ({len(dataset_errors)} dataset error(s); "
+            f"first: {first.code} at {first.location or 'dataset root'}): fix the dataset, or "
+            "pass --skip-bids-validation"
+        )
+    return file_errors
+
+
+def usable_images(config: RunConfig) -> tuple[list[T1wImage], list[str]]:
+    """Images to process, and one line per image rejected by the validator or the checks.
+
+    Raises
+    ------
+    InvalidInputError
+        When no image is usable (each rejection is printed first).
+    """
+    from ..bids import collect_t1w_images
+    from ..bids_validation import applies_to, rejected_by_validator
+    from ..image_checks import check_t1w
+
+    file_errors = [] if config.skip_bids_validation else _validate_input_dataset(config)
+    images = collect_t1w_images(
+        config.bids_dir,
+        config.participant_labels or None,
+        config.session_labels or None,
+        excluded={issue.location.lstrip("/") for issue in file_errors},
+    )
+    rejections = rejected_by_validator(file_errors, images)
+    images = [
+        image
+        for image in images
+        if not any(applies_to(issue.location, image.relative_path) for issue in file_errors)
+    ]
+    usable = []
+    for image in images:
+        try:
+            check_t1w(image.path)
+        except InvalidInputError as error:
+            rejections.append(str(error))
+        else:
+            usable.append(image)
+    if not usable:
+        for line in rejections:
+            print(f"ce2nce: rejected: {line}", file=sys.stderr)
+        raise InvalidInputError(f"{config.bids_dir}: no usable T1w image (see the lines above)")
+    return usable, rejections
+
+
+def _expected_crop(config: RunConfig, image: T1wImage) -> Path:
+    from ..bids import derivative_dir, derivative_name
+    from ..science.templates import TEMPLATE_SPACE
+    from .outputs import RESOLUTION
+
+    entities = image.output_entities
+    name = derivative_name(
+        entities, "T1w", ".nii.gz", TEMPLATE_SPACE, "Crop", RESOLUTION, clinica_order=True
+    )
+    return derivative_dir(config.output_dir, entities) / name
+
+
+def _run_graph(workflow, config: RunConfig) -> bool:
+    """Run the nipype graph; return False when some node failed."""
+    from ..errors import DiskFullError, disk_full_message
+    from ..workers import prepare_forkserver
+
+    settings = config.plugin_settings()
+    if settings["plugin_args"].get("mp_context") == "forkserver":
+        prepare_forkserver()
+    try:
+        workflow.run(**settings)
+    except RuntimeError as error:  # nipype: "Workflow did not execute cleanly"
+        LOGGER.debug("nipype: %s", error)
+        return False
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            where = error.filename or config.work_dir
+            raise DiskFullError(disk_full_message(where, "--work-dir")) from None
+        raise
+    return True
+
+
+def _failure_reason(report: str) -> str | None:
+    """The one-line cause of a crash report: a ce2nce error, or a full disk."""
+    from ..errors import disk_full_message
+
+    for line in reversed(report.splitlines()):
+        if "Error: " in line and line.split("Error: ")[0].rpartition(".")[2] in _OWN_ERRORS:
+            return line.split("Error: ", 1)[1].strip()
+        if "[Errno 28]" in line:
+            path = line.rpartition(": ")[2].strip(" '\"")
+            return disk_full_message(path, "--work-dir")
+    return None
+
+
+def _write_rejections(config: RunConfig, rejections: list[str]) -> None:
+    """List the rejected images under ``logs/`` (nothing is written when none was rejected)."""
+    from ..io import atomic_write_text
+
+    if rejections:
+        atomic_write_text(
+            "".join(f"{line}\n" for line in rejections),
+            config.output_dir / "logs" / f"ce2nce_{config.run_uuid}_rejected.txt",
+        )
+
+
+def _prepare_output(config: RunConfig, rejections: list[str]) -> None:
+    """Create the derivatives folder, clear what a stopped run left, describe the dataset."""
+    from ..derivatives import write_dataset_description
+    from ..workers import remove_stale_temporary_files
+
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    for path in remove_stale_temporary_files(config.output_dir):
+        LOGGER.info("removed %s, left by a stopped run", path)
+    write_dataset_description(config.output_dir, config.bids_dir)
+    _write_rejections(config, rejections)
+
+
+def _run_in_work_dir(
+    config: RunConfig,
+    images: Sequence[T1wImage],
+    translation: TranslationModel | None,
+    environment: RunEnvironment,
+) -> tuple[bool, float]:
+    """Build, record and run the graph; returns (whether every node ran, start time).
+
+    Without a work folder the graph runs in a temporary one, which the saved settings leave
+    out: they re-run as the user gave them.
+    """
+    from ..derivatives import citation_text, software_versions, write_run_logs
+    from .base import collect_descriptions, init_ce2nce_wf
+
+    versions = software_versions()
+    with tempfile.TemporaryDirectory(prefix="ce2nce_work_") as temporary:
+        run_config = config if config.work_dir else replace(config, work_dir=Path(temporary))
+        workflow = init_ce2nce_wf(run_config, images, versions, translation, environment)
+        write_run_logs(
+            config.output_dir,
+            config.to_toml(),
+            config.run_uuid,
+            citation_text(collect_descriptions(workflow)),
+        )
+        started = time.time()
+        return _run_graph(workflow, run_config), started
+
+
+def _failed_images(
+    config: RunConfig, images: Sequence[T1wImage], started: float
+) -> tuple[list[T1wImage], list[str]]:
+    """Images without a fresh t1-linear output or named by a crash report; the reports."""
+    from .base import images_in_crash_reports
+
+    crash_reports = [
+        path.read_text(errors="replace")
+        for path in (config.output_dir / "logs").glob("crash-*.txt")
+        if path.stat().st_mtime >= started - 1
+    ]
+    crashed = images_in_crash_reports(images, crash_reports)
+    failed = [
+        image
+        for image in images
+        if image in crashed
+        or not _expected_crop(config, image).is_file()
+        or _expected_crop(config, image).stat().st_mtime < started - 1
+    ]
+    return failed, crash_reports
+
+
+def _report(
+    config: RunConfig,
+    n_images: int,
+    failed: list[T1wImage],
+    rejections: list[str],
+    crash_reports: list[str],
+) -> None:
+    """The summary line, then one line per rejected and per failed image, on stderr."""
+    from .base import images_in_crash_reports
+
+    print(
+        f"ce2nce: {n_images - len(failed)} of {n_images + len(rejections)} T1w image(s) "
+        f"processed; {len(failed)} failed, {len(rejections)} rejected; outputs in "
+        f"{config.output_dir}"
+        + (f"; crash files in {config.output_dir / 'logs'}" if failed else ""),
+        file=sys.stderr,
+    )
+    for line in rejections:
+        print(f"ce2nce: rejected: {line}", file=sys.stderr)
+    for image in failed:
+        reasons = [
+            _failure_reason(report)
+            for report in crash_reports
+            if images_in_crash_reports([image], [report])
+        ]
+        reason = next((reason for reason in reasons if reason), None)
+        print(f"ce2nce: failed: {image.path}" + (f": {reason}" if reason else ""), file=sys.stderr)
+
+
+def run_participant_level(
+    config: RunConfig,
+    images: Sequence[T1wImage],
+    rejections: list[str],
+    translation: TranslationModel | None,
+    environment: RunEnvironment,
+) -> int:
+    """Run the participant graph on checked images; return the exit code.
+
+    Parameters
+    ----------
+    config
+        The run's settings.
+    images, rejections
+        What :func:`usable_images` returned.
+    translation
+        The checked translation model, or ``None``.
+    environment
+        The device and SPM installation found on the machine.
+
+    Returns
+    -------
+    int
+        0 when every image was processed and none rejected, else 1.
+    """
+    _prepare_output(config, rejections)
+    graph_ran, started = _run_in_work_dir(config, images, translation, environment)
+    failed, crash_reports = _failed_images(config, images, started)
+    if not graph_ran and not failed:  # a crash no image could be held responsible for
+        print("ce2nce: error: some steps failed; see the crash files in logs/", file=sys.stderr)
+        return 1
+    _report(config, len(images), failed, rejections, crash_reports)
+    return 0 if not failed and not rejections else 1
