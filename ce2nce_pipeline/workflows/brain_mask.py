@@ -28,6 +28,11 @@ BRAIN_MASK_DESC: dict[str, str] = {
 }
 
 
+#: Peak resident memory of the masking node by backend, rounded up (GB; docs/benchmarks.md):
+#: HD-BET 2.3 GB on CPU, deepbet 1.1 GB, the template mask 0.6 GB.
+MEMORY_GB: dict[str, float] = {"hdbet": 2.5, "deepbet": 1.2, "template": 0.7}
+
+
 def init_brain_mask_wf(
     *,
     backend: str,
@@ -81,7 +86,7 @@ def init_brain_mask_wf(
     workflow.__desc__ = BRAIN_MASK_DESC[backend].format(version=backend_version(backend))
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["mask"]), name="outputnode")
-    brain_mask = pe.Node(BrainMask(backend=backend), name="brain_mask")
+    brain_mask = pe.Node(BrainMask(backend=backend), name="brain_mask", mem_gb=MEMORY_GB[backend])
     if device is not None:
         brain_mask.inputs.device = device
     if hdbet_mode is not None:
@@ -126,7 +131,8 @@ def init_union_mask_wf(*, name: str = "union_mask_wf") -> pe.Workflow:
     )
     inputnode = pe.Node(niu.IdentityInterface(fields=["mask_nce", "mask_ce"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["mask"]), name="outputnode")
-    union_mask = pe.Node(UnionMask(), name="union_mask")
+    # Two uint8 masks of the t1-linear grid and their union: well under 0.5 GB.
+    union_mask = pe.Node(UnionMask(), name="union_mask", mem_gb=0.5)
 
     workflow.connect([
         (inputnode, union_mask, [("mask_nce", "mask_nce"), ("mask_ce", "mask_ce")]),

@@ -121,6 +121,8 @@ def _connect_ants(
             refine_priors=settings.refine_priors,
         ),
         name="segmentation",
+        # Atropos on the t1-linear grid: 1.7 GB peak (benchmarks/bench_throughput.py).
+        mem_gb=1.8,
     )
     workflow.connect([
         (inputnode, segmentation, [("t1w", "in_file"), ("mask", "mask_file")]),
@@ -138,7 +140,8 @@ def _connect_spm(
     workflow.__desc__ = SPM_DESC + _VOLUMES_DESC
     # SPM reads uncompressed NIfTI only.
     gunzip = pe.Node(Gunzip(), name="gunzip")
-    spm_segment = pe.Node(Spm12NewSegment(), name="spm_segment")
+    # SPM12 standalone in the MATLAB Runtime: about 2-3 GB (not measurable here: no MCR).
+    spm_segment = pe.Node(Spm12NewSegment(), name="spm_segment", mem_gb=3.0)
     spm_segment.inputs.tissues = clinica_spm_tissues(installation.tpm)
     spm_segment.inputs.write_deformation_fields = list(CLINICA_WRITE_DEFORMATION_FIELDS)
     installation.apply_to(spm_segment.interface)

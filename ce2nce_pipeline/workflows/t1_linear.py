@@ -7,6 +7,11 @@ from nipype.pipeline import engine as pe
 
 from ..interfaces.t1_linear import AffineRegistration, CropToClinicaBox, N4BiasCorrection
 
+#: Peak resident memory of each node's process, rounded up (GB), so that nipype's MultiProc
+#: packs images by memory: N4 with a 200 mm fitting distance 0.89 GB (benchmarks/bench_n4.py),
+#: registration 0.88 GB, crop 0.44 GB (benchmarks/bench_throughput.py, docs/benchmarks.md).
+MEMORY_GB: dict[str, float] = {"n4_correction": 1.0, "registration": 1.0, "crop": 0.5}
+
 T1_LINEAR_DESC = (
     "Each T1w image was processed as Clinica's `t1-linear` pipeline does [@clinica; @wen2020]: "
     "bias field correction with N4ITK [@n4] (B-spline fitting distance 200 mm, shrink factor "
@@ -54,9 +59,13 @@ def init_t1_linear_wf(*, name: str = "t1_linear_wf") -> pe.Workflow:
     outputnode = pe.Node(
         niu.IdentityInterface(fields=["t1w_registered", "t1w_crop", "affine"]), name="outputnode"
     )
-    n4_correction = pe.Node(N4BiasCorrection(), name="n4_correction")
-    registration = pe.Node(AffineRegistration(), name="registration")
-    crop = pe.Node(CropToClinicaBox(), name="crop")
+    n4_correction = pe.Node(
+        N4BiasCorrection(), name="n4_correction", mem_gb=MEMORY_GB["n4_correction"]
+    )
+    registration = pe.Node(
+        AffineRegistration(), name="registration", mem_gb=MEMORY_GB["registration"]
+    )
+    crop = pe.Node(CropToClinicaBox(), name="crop", mem_gb=MEMORY_GB["crop"])
 
     workflow.connect([
         (inputnode, n4_correction, [("t1w", "in_file")]),

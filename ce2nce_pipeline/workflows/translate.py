@@ -115,6 +115,9 @@ def init_translate_wf(
         ),
         name="translate",
         n_procs=num_threads,
+        # 1.3 GB measured for a small Res-U-Net on the 128³ grid (benchmarks/bench_throughput.py);
+        # a network on the whole t1-linear grid holds about 3.4x more activations.
+        mem_gb=4.0 if network_grid == "169x208x179" else 1.5,
     )
     workflow.connect([
         (inputnode, translate, [("t1w_crop", "in_file")]),

@@ -80,3 +80,47 @@ def test_command_line_choice_reaches_the_run_settings(tmp_path, colin27_crop):
     assert config.output_resampling == "keep-detail"
     (choices,) = [a.choices for a in build_parser()._actions if a.dest == "output_resampling"]
     assert set(choices) == set(OUTPUT_RESAMPLINGS)
+
+
+def test_every_working_node_of_a_participant_graph_declares_its_memory(tmp_path):
+    # A scheduler packs images by the nodes' mem_gb: a working node left at nipype's default
+    # (0.2 GB, far below what ANTs, HD-BET or torch hold) would let it start too many at once.
+    from ce2nce_pipeline.bids import T1wImage
+    from ce2nce_pipeline.config import TranslationModel
+    from ce2nce_pipeline.workflows.base import init_single_subject_wf
+
+    images = [
+        T1wImage(tmp_path / "a.nii.gz", "sub-01/anat/sub-01_T1w.nii.gz", {"subject": "01"}),
+        T1wImage(
+            tmp_path / "b.nii.gz",
+            "sub-01/anat/sub-01_ce-gadolinium_T1w.nii.gz",
+            {"subject": "01", "ceagent": "gadolinium"},
+            contrast_agent="gadolinium",
+        ),
+    ]
+    model = TranslationModel(
+        checkpoint=tmp_path,
+        architecture="res_unet",
+        weights_sha256="0" * 64,
+        normalisation="white-matter",
+        network_grid="128x128x128",
+        output_resampling="keep-detail",
+    )
+    workflow = init_single_subject_wf(
+        subject="01",
+        images=images,
+        output_dir=str(tmp_path / "out"),
+        software_versions={},
+        translation=model,
+        mask_backend="template",
+    )
+    working = {
+        node.fullname: node.mem_gb
+        for node in (workflow.get_node(name) for name in workflow.list_node_names())
+        if not node.run_without_submitting and not node.name.endswith(("inputnode", "outputnode"))
+    }
+    assert {name.rsplit(".", 1)[-1] for name in working} >= {
+        "n4_correction", "registration", "crop", "brain_mask", "segmentation", "translate"
+    }  # fmt: skip
+    undeclared = {name: gb for name, gb in working.items() if gb <= 0.2}
+    assert not undeclared, undeclared
