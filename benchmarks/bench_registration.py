@@ -1,0 +1,133 @@
+"""Cost and agreement of cheaper affine registrations against t1-linear's (Clinica's) one.
+
+For each head (Colin27 by default, or N4-corrected images given as arguments), optionally
+tilted by ``--tilt`` degrees (pitch, as oblique clinical series are), registers it to the
+template with:
+
+- ``clinica``: ``antsRegistrationSyNQuick[a]``, what t1-linear runs (rigid then affine, shrink
+  8x4x2x1, 1000x500x250x0 iterations);
+- ``affine-8x4``: one affine stage (ANTsPy ``Affine``), shrink 8x4, 1000x500 iterations;
+- ``rigid+affine-8x4``: the two stages of t1-linear, stopped after shrink 4 (step 0.25).
+
+Prints the core-seconds (one ITK thread) and the RMS distance (mm) between where each
+registration and the ``clinica`` one send the points of the template's brain mask.
+
+    .venv/bin/python benchmarks/bench_registration.py [--tilt 25] [N4_IMAGE ...]
+
+Numbers are documented in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
+
+import ants  # noqa: E402
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import ndimage  # noqa: E402
+
+from ce2nce_pipeline.science import t1_linear  # noqa: E402
+from ce2nce_pipeline.science.templates import registration_template  # noqa: E402
+
+COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
+
+
+def _core_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _two_stages_8x4(fixed, moving, mask, prefix: str) -> Path:
+    from ants.internal import get_lib_fn, get_pointer_string, process_arguments
+
+    binary = mask != 0  # kept alive while ANTs reads it through its pointer
+    f, m, x = (get_pointer_string(image) for image in (fixed, moving, binary))
+    stage = ["-m", f"MI[{f},{m},1,32,Regular,0.25]", "-c", "[1000x500,1e-6,10]", "-f", "8x4"]
+    arguments = [
+        "-d", "3", "-r", f"[{f},{m},1]", "-o", prefix,
+        "-t", "Rigid[0.25]", *stage, "-s", "3x2vox",
+        "-t", "Affine[0.25]", *stage, "-s", "3x2vox",
+        "-x", f"[{x},NA]", "-z", "1", "--random-seed", str(t1_linear.REGISTRATION_SEED),
+        "--float", "1",
+    ]  # fmt: skip
+    if get_lib_fn("antsRegistration")(process_arguments(arguments)) != 0:
+        raise RuntimeError("antsRegistration failed")
+    return Path(prefix + "0GenericAffine.mat")
+
+
+def register(kind: str, fixed, moving, mask, folder: Path) -> Path:
+    prefix = str(folder / f"{kind}_")
+    ants.config._random_seed = t1_linear.REGISTRATION_SEED
+    if kind == "rigid+affine-8x4":
+        return _two_stages_8x4(fixed, moving, mask, prefix)
+    settings = (
+        {"type_of_transform": t1_linear.REGISTRATION_TRANSFORM}
+        if kind == "clinica"
+        else {
+            "type_of_transform": "Affine",
+            "aff_iterations": (1000, 500),
+            "aff_shrink_factors": (8, 4),
+            "aff_smoothing_sigmas": (3, 2),
+            "aff_random_sampling_rate": 0.25,
+        }
+    )
+    result = ants.registration(fixed=fixed, moving=moving, mask=mask, outprefix=prefix, **settings)
+    return Path(result["fwdtransforms"][0])
+
+
+def tilted(image, degrees: float):
+    if not degrees:
+        return image
+    data = ndimage.rotate(image.numpy(), degrees, axes=(1, 2), reshape=False, order=1)
+    return ants.from_numpy(
+        data.astype("float32"),
+        origin=image.origin,
+        spacing=image.spacing,
+        direction=image.direction,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "images", nargs="*", type=Path, help="N4-corrected heads (default: Colin27)"
+    )
+    parser.add_argument("--tilt", type=float, default=0.0, help="pitch added to each head (deg)")
+    args = parser.parse_args()
+    template, mask = registration_template()
+    points = nib.affines.apply_affine(
+        template.affine, np.argwhere(np.asarray(mask.dataobj) > 0)[::50]
+    )
+    print(f"{'head':28s} {'registration':18s} {'core-s':>7s} {'RMS vs clinica mm':>18s}")
+    for path in args.images or [None]:
+        with tempfile.TemporaryDirectory() as folder_name:
+            folder = Path(folder_name)
+            nib.save(template, folder / "t.nii.gz")
+            nib.save(mask, folder / "m.nii.gz")
+            fixed = ants.image_read(str(folder / "t.nii.gz"))
+            fixed_mask = ants.image_read(str(folder / "m.nii.gz"))
+            if path is None:
+                moving = t1_linear.n4_bias_correction(ants.image_read(str(COLIN27)))
+                name = "Colin27"
+            else:
+                moving, name = ants.image_read(str(path)), path.parent.parent.name or path.name
+            moving = tilted(moving, args.tilt)
+            reference = None
+            for kind in ("clinica", "affine-8x4", "rigid+affine-8x4"):
+                start = _core_seconds()
+                transform = register(kind, fixed, moving, fixed_mask, folder)
+                seconds = _core_seconds() - start
+                moved = t1_linear.ras_points_through_transform(transform, points)
+                reference = moved if reference is None else reference
+                rms = float(np.sqrt(((moved - reference) ** 2).sum(axis=1).mean()))
+                print(f"{name[:28]:28s} {kind:18s} {seconds:7.1f} {rms:18.2f}")
+
+
+if __name__ == "__main__":
+    main()
