@@ -73,6 +73,100 @@ class ResidualModule(nn.Module):
         return x + self.body(x)
 
 
+def _check_arguments(
+    *,
+    in_channels: int,
+    out_channels: int,
+    base_channels: int,
+    depth: int,
+    residual_convs: Sequence[int] | None,
+    final_activation: str,
+    global_residual: bool,
+    global_gain: bool,
+    normalisation: str,
+) -> list[int]:
+    """Check the :class:`ResUNet` arguments; return the convolutions per residual module.
+
+    Raises
+    ------
+    ValueError
+        For any argument :class:`ResUNet` refuses.
+    """
+    positive_int("in_channels", in_channels)
+    positive_int("out_channels", out_channels)
+    positive_int("base_channels", base_channels)
+    positive_int("depth", depth, minimum=2)
+    if residual_convs is None:
+        residual_convs = [min(i + 1, 3) for i in range(depth)]
+    if (
+        not isinstance(residual_convs, Sequence)
+        or isinstance(residual_convs, str)
+        or len(residual_convs) != depth
+        or any(isinstance(n, bool) or n not in (1, 2, 3) for n in residual_convs)
+    ):
+        raise ValueError(
+            f"residual_convs must hold {depth} integers in 1..3, got {residual_convs!r}"
+        )
+    residual_convs = [int(n) for n in residual_convs]
+    check_final_activation(final_activation)
+    if not isinstance(global_residual, bool):
+        raise ValueError(f"global_residual must be a bool, got {global_residual!r}")
+    if global_residual and in_channels != out_channels:
+        raise ValueError("global_residual needs in_channels == out_channels")
+    if not isinstance(global_gain, bool):
+        raise ValueError(f"global_gain must be a bool, got {global_gain!r}")
+    if global_gain and not global_residual:
+        raise ValueError("global_gain needs global_residual=True")
+    if normalisation not in NORMALISATIONS:
+        raise ValueError(
+            f"normalisation must be one of {list(NORMALISATIONS)}, got {normalisation!r}"
+        )
+    return residual_convs
+
+
+def _descending(
+    in_channels: int, channels: list[int], residual_convs: list[int], normalisation: str
+) -> tuple[nn.ModuleList, nn.ModuleList]:
+    """The descending blocks (strided Conv3d, normalisation, LeakyReLU), their residual modules."""
+    down = nn.ModuleList()
+    down_res = nn.ModuleList()
+    previous = in_channels
+    for level, width in enumerate(channels):
+        down.append(
+            nn.Sequential(
+                nn.Conv3d(previous, width, 3, stride=2, padding=1),
+                NORMALISATIONS[normalisation](width),
+                nn.LeakyReLU(0.2),
+            )
+        )
+        down_res.append(ResidualModule(width, residual_convs[level]))
+        previous = width
+    return down, down_res
+
+
+def _ascending(
+    channels: list[int], residual_convs: list[int]
+) -> tuple[nn.ModuleList, nn.ModuleList]:
+    """The ascending blocks (ConvTranspose3d, ReLU) and their residual modules.
+
+    Ascending block k produces level depth-2-k; its input is the bottleneck (k = 0) or the
+    previous ascending output concatenated with the encoder skip of that level.
+    """
+    depth = len(channels)
+    up = nn.ModuleList()
+    up_res = nn.ModuleList()
+    for level in range(depth - 2, -1, -1):
+        in_width = channels[level + 1] if level == depth - 2 else 2 * channels[level + 1]
+        up.append(
+            nn.Sequential(
+                nn.ConvTranspose3d(in_width, channels[level], 4, stride=2, padding=1),
+                nn.ReLU(),
+            )
+        )
+        up_res.append(ResidualModule(channels[level], residual_convs[level]))
+    return up, up_res
+
+
 class ResUNet(nn.Module):
     """3D Res-U-Net generator.
 
@@ -138,35 +232,17 @@ class ResUNet(nn.Module):
         normalisation: str = "instance",
     ) -> None:
         super().__init__()
-        positive_int("in_channels", in_channels)
-        positive_int("out_channels", out_channels)
-        positive_int("base_channels", base_channels)
-        positive_int("depth", depth, minimum=2)
-        if residual_convs is None:
-            residual_convs = [min(i + 1, 3) for i in range(depth)]
-        if (
-            not isinstance(residual_convs, Sequence)
-            or isinstance(residual_convs, str)
-            or len(residual_convs) != depth
-            or any(isinstance(n, bool) or n not in (1, 2, 3) for n in residual_convs)
-        ):
-            raise ValueError(
-                f"residual_convs must hold {depth} integers in 1..3, got {residual_convs!r}"
-            )
-        residual_convs = [int(n) for n in residual_convs]
-        check_final_activation(final_activation)
-        if not isinstance(global_residual, bool):
-            raise ValueError(f"global_residual must be a bool, got {global_residual!r}")
-        if global_residual and in_channels != out_channels:
-            raise ValueError("global_residual needs in_channels == out_channels")
-        if not isinstance(global_gain, bool):
-            raise ValueError(f"global_gain must be a bool, got {global_gain!r}")
-        if global_gain and not global_residual:
-            raise ValueError("global_gain needs global_residual=True")
-        if normalisation not in NORMALISATIONS:
-            raise ValueError(
-                f"normalisation must be one of {list(NORMALISATIONS)}, got {normalisation!r}"
-            )
+        residual_convs = _check_arguments(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            base_channels=base_channels,
+            depth=depth,
+            residual_convs=residual_convs,
+            final_activation=final_activation,
+            global_residual=global_residual,
+            global_gain=global_gain,
+            normalisation=normalisation,
+        )
         self.global_residual = global_residual
         self.config = {
             "in_channels": in_channels,
@@ -182,33 +258,10 @@ class ResUNet(nn.Module):
         self.depth = depth
         channels = [base_channels * 2 ** min(i, depth - 2) for i in range(depth)]
 
-        self.down = nn.ModuleList()
-        self.down_res = nn.ModuleList()
-        previous = in_channels
-        for level, width in enumerate(channels):
-            self.down.append(
-                nn.Sequential(
-                    nn.Conv3d(previous, width, 3, stride=2, padding=1),
-                    NORMALISATIONS[normalisation](width),
-                    nn.LeakyReLU(0.2),
-                )
-            )
-            self.down_res.append(ResidualModule(width, residual_convs[level]))
-            previous = width
-
-        # Ascending block k produces level depth-2-k; its input is the bottleneck (k = 0) or
-        # the previous ascending output concatenated with the encoder skip of that level.
-        self.up = nn.ModuleList()
-        self.up_res = nn.ModuleList()
-        for level in range(depth - 2, -1, -1):
-            in_width = channels[level + 1] if level == depth - 2 else 2 * channels[level + 1]
-            self.up.append(
-                nn.Sequential(
-                    nn.ConvTranspose3d(in_width, channels[level], 4, stride=2, padding=1),
-                    nn.ReLU(),
-                )
-            )
-            self.up_res.append(ResidualModule(channels[level], residual_convs[level]))
+        self.down, self.down_res = _descending(
+            in_channels, channels, residual_convs, normalisation
+        )
+        self.up, self.up_res = _ascending(channels, residual_convs)
 
         self.final = nn.Sequential(
             nn.Upsample(scale_factor=2, mode="trilinear", align_corners=False),

@@ -93,6 +93,109 @@ class TransformerLayer(nn.Module):
         return x + self.mlp(self.norm_mlp(x))
 
 
+def _check_arguments(
+    *,
+    in_channels: int,
+    out_channels: int,
+    base_channels: int,
+    depth: int,
+    encoder_units: Sequence[int] | None,
+    decoder_units: Sequence[int] | None,
+    embed_dim: int,
+    num_layers: int,
+    num_heads: int,
+    mlp_dim: int,
+    dropout: float,
+    input_size: int,
+    final_activation: str,
+) -> tuple[list[int], list[int]]:
+    """Check the :class:`TransUNet` arguments; return its residual units per level.
+
+    Returns
+    -------
+    encoder_units, decoder_units : list of int
+        The residual units of each descending and ascending block (defaults filled in).
+
+    Raises
+    ------
+    ValueError
+        For any argument outside the ranges :class:`TransUNet` documents.
+    """
+    for name, value in (
+        ("in_channels", in_channels),
+        ("out_channels", out_channels),
+        ("base_channels", base_channels),
+        ("embed_dim", embed_dim),
+        ("num_layers", num_layers),
+        ("num_heads", num_heads),
+        ("mlp_dim", mlp_dim),
+        ("input_size", input_size),
+    ):
+        positive_int(name, value)
+    positive_int("depth", depth, minimum=2)
+    if embed_dim % num_heads:
+        raise ValueError(f"num_heads ({num_heads}) must divide embed_dim ({embed_dim})")
+    if (
+        isinstance(dropout, bool)
+        or not isinstance(dropout, int | float)
+        or not 0.0 <= dropout < 1.0
+    ):
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+    if input_size % 2 ** (depth - 1):
+        raise ValueError(
+            f"input_size ({input_size}) must be divisible by 2**(depth - 1) = {2 ** (depth - 1)}"
+        )
+    if encoder_units is None:
+        encoder_units = (1, 2, 2, 3) if depth == 4 else [min(i + 1, 3) for i in range(depth)]
+    encoder_units = _int_list("encoder_units", encoder_units, depth, range(1, 4))
+    if decoder_units is None:
+        decoder_units = [2] + [1] * (depth - 1)
+    decoder_units = _int_list("decoder_units", decoder_units, depth, range(1, 3))
+    check_final_activation(final_activation)
+    return encoder_units, decoder_units
+
+
+def _encoder(in_channels: int, channels: list[int], units: list[int]) -> nn.ModuleList:
+    """The descending blocks: a Conv3d (strided below level 0), then residual units."""
+    encoder = nn.ModuleList()
+    previous = in_channels
+    for level, width in enumerate(channels):
+        stride = 1 if level == 0 else 2
+        encoder.append(
+            nn.Sequential(
+                nn.Conv3d(previous, width, 3, stride=stride, padding=1),
+                *(PreActResidualUnit(width) for _ in range(units[level])),
+            )
+        )
+        previous = width
+    return encoder
+
+
+def _decoder(embed_dim: int, channels: list[int], units: list[int]) -> nn.ModuleList:
+    """The ascending blocks, from the transformer's tokens up to level 0.
+
+    Ascending block k works at level depth-1-k: a Conv3d (3³ from the tokens for the deepest,
+    1³ after concatenating the skip otherwise), residual units, then a ConvTranspose3d to the
+    next level (none after level 0).
+    """
+    decoder = nn.ModuleList()
+    for k, level in enumerate(range(len(channels) - 1, -1, -1)):
+        width = channels[level]
+        entry = (
+            nn.Conv3d(embed_dim, width, 3, padding=1) if k == 0 else nn.Conv3d(2 * width, width, 1)
+        )
+        layers: list[nn.Module] = [entry]
+        layers += [PreActResidualUnit(width) for _ in range(units[k])]
+        if level > 0:
+            layers += [
+                nn.BatchNorm3d(width),
+                nn.ReLU(),
+                nn.ConvTranspose3d(width, channels[level - 1], 2, stride=2),
+            ]
+        decoder.append(nn.Sequential(*layers))
+    return decoder
+
+
 class TransUNet(nn.Module):
     """TransBTS-like 3D generator.
 
@@ -154,38 +257,21 @@ class TransUNet(nn.Module):
         final_activation: str = "tanh",
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("base_channels", base_channels),
-            ("embed_dim", embed_dim),
-            ("num_layers", num_layers),
-            ("num_heads", num_heads),
-            ("mlp_dim", mlp_dim),
-            ("input_size", input_size),
-        ):
-            positive_int(name, value)
-        positive_int("depth", depth, minimum=2)
-        if embed_dim % num_heads:
-            raise ValueError(f"num_heads ({num_heads}) must divide embed_dim ({embed_dim})")
-        if (
-            isinstance(dropout, bool)
-            or not isinstance(dropout, int | float)
-            or not 0.0 <= dropout < 1.0
-        ):
-            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
-        if input_size % 2 ** (depth - 1):
-            raise ValueError(
-                f"input_size ({input_size}) must be divisible by 2**(depth - 1) = "
-                f"{2 ** (depth - 1)}"
-            )
-        if encoder_units is None:
-            encoder_units = (1, 2, 2, 3) if depth == 4 else [min(i + 1, 3) for i in range(depth)]
-        encoder_units = _int_list("encoder_units", encoder_units, depth, range(1, 4))
-        if decoder_units is None:
-            decoder_units = [2] + [1] * (depth - 1)
-        decoder_units = _int_list("decoder_units", decoder_units, depth, range(1, 3))
-        check_final_activation(final_activation)
+        encoder_units, decoder_units = _check_arguments(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            base_channels=base_channels,
+            depth=depth,
+            encoder_units=encoder_units,
+            decoder_units=decoder_units,
+            embed_dim=embed_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            mlp_dim=mlp_dim,
+            dropout=dropout,
+            input_size=input_size,
+            final_activation=final_activation,
+        )
         self.config = {
             "in_channels": in_channels,
             "out_channels": out_channels,
@@ -205,17 +291,7 @@ class TransUNet(nn.Module):
         self.token_grid = input_size // 2 ** (depth - 1)
         channels = [base_channels * 2**i for i in range(depth)]
 
-        self.encoder = nn.ModuleList()
-        previous = in_channels
-        for level, width in enumerate(channels):
-            stride = 1 if level == 0 else 2
-            self.encoder.append(
-                nn.Sequential(
-                    nn.Conv3d(previous, width, 3, stride=stride, padding=1),
-                    *(PreActResidualUnit(width) for _ in range(encoder_units[level])),
-                )
-            )
-            previous = width
+        self.encoder = _encoder(in_channels, channels, encoder_units)
 
         # The "linear projection" of TransBTS: BatchNorm + ReLU + a 3×3×3 Conv3d to embed_dim
         # features per token position.
@@ -232,26 +308,7 @@ class TransUNet(nn.Module):
         )
         self.transformer_norm = nn.LayerNorm(embed_dim)
 
-        # Ascending block k works at level depth-1-k: a Conv3d (3³ from the tokens for the
-        # deepest, 1³ after concatenating the skip otherwise), residual units, then a
-        # ConvTranspose3d to the next level (none after level 0).
-        self.decoder = nn.ModuleList()
-        for k, level in enumerate(range(depth - 1, -1, -1)):
-            width = channels[level]
-            entry = (
-                nn.Conv3d(embed_dim, width, 3, padding=1)
-                if k == 0
-                else nn.Conv3d(2 * width, width, 1)
-            )
-            layers: list[nn.Module] = [entry]
-            layers += [PreActResidualUnit(width) for _ in range(decoder_units[k])]
-            if level > 0:
-                layers += [
-                    nn.BatchNorm3d(width),
-                    nn.ReLU(),
-                    nn.ConvTranspose3d(width, channels[level - 1], 2, stride=2),
-                ]
-            self.decoder.append(nn.Sequential(*layers))
+        self.decoder = _decoder(embed_dim, channels, decoder_units)
 
         self.final = nn.Sequential(
             nn.BatchNorm3d(channels[0]),
