@@ -199,6 +199,86 @@ def _frame(rows: list[dict], columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=list(columns))
 
 
+def _pair_ids(
+    session: SessionOutputs,
+    ce: ImageOutputs,
+    group_by: str | None,
+    groups: Mapping[tuple[str, str], str],
+) -> dict[str, str]:
+    """The columns that name one ce/nce pair, with its group when ``group_by`` is given."""
+    ids = {
+        "participant_id": session.participant_id,
+        "session_id": session.session_id,
+        "ce_source": ce.source,
+    }
+    if group_by:
+        ids[group_by] = groups.get(session.key, "n/a")
+    return ids
+
+
+def _pair_row(
+    ids: dict[str, str],
+    nce: ImageOutputs,
+    synthetic: ImageOutputs | None,
+    label: str,
+    sha: str,
+    similarity: list[dict],
+    volumes: list[dict],
+    dice: list[dict],
+) -> dict[str, object]:
+    """One row of the pairs table: what the pair is and which measures it has."""
+    return {
+        **ids,
+        "nce_source": nce.source,
+        "synthetic_label": label if synthetic is not None else "n/a",
+        "model_sha256": sha or "n/a",
+        "similarity": bool(similarity),
+        "volumes": len(volumes) == (3 if synthetic is not None else 2),
+        "dice": bool(dice),
+    }
+
+
+def _example(
+    session: SessionOutputs, ce: ImageOutputs, synthetic: ImageOutputs | None
+) -> dict[str, object] | None:
+    """The pair's ce, synthetic and nce images for the example figure; None without all three."""
+    if synthetic is None or not synthetic.image or not ce.image:
+        return None
+    if session.nce is None or not session.nce.image:
+        return None
+    return {
+        "label": f"{session.participant_id} {session.session_id}",
+        "ce": ce.image,
+        "synthetic": synthetic.image,
+        "nce": session.nce.image,
+    }
+
+
+def _result(
+    id_cols: list[str],
+    pairs: list[dict],
+    similarity: list[dict],
+    volumes: list[dict],
+    dice: list[dict],
+    examples: list[dict[str, object]],
+    problems: list[str],
+) -> ValidationResult:
+    """The measured rows as tables (with their columns even when empty), before the summaries."""
+    return ValidationResult(
+        pairs=_frame(
+            pairs,
+            [*id_cols, "nce_source", "synthetic_label", "model_sha256"]
+            + ["similarity", "volumes", "dice"],
+        ),
+        similarity=_frame(similarity, [*id_cols, "comparison", "metric", "value"]),
+        volumes=_frame(volumes, [*id_cols, "image", *TISSUES, "TIV"]),
+        relative=pd.DataFrame(),
+        dice=_frame(dice, [*id_cols, "tissue", "comparison", "dice"]),
+        examples=examples,
+        problems=problems,
+    )
+
+
 def validate(
     sessions: Sequence[SessionOutputs],
     *,
@@ -240,14 +320,8 @@ def validate(
             synthetic = session.synthetic.get(ce.source)
             sha = translation_model(synthetic).get("WeightsSha256", "") if synthetic else ""
             label = labels.get(sha, "synthetic")
-            ids = {
-                "participant_id": session.participant_id,
-                "session_id": session.session_id,
-                "ce_source": ce.source,
-            }
-            if group_by:
-                ids[group_by] = groups.get(session.key, "n/a")
-                missing_group += session.key not in groups
+            ids = _pair_ids(session, ce, group_by, groups)
+            missing_group += bool(group_by) and session.key not in groups
             if synthetic is None:
                 problems.append(
                     f"{session.participant_id} {session.session_id} {ce.source}: no synthetic "
@@ -260,26 +334,10 @@ def validate(
             volumes += vol
             dice += dic
             problems += missing
-            pairs.append(
-                {
-                    **ids,
-                    "nce_source": session.nce.source,
-                    "synthetic_label": label if synthetic is not None else "n/a",
-                    "model_sha256": sha or "n/a",
-                    "similarity": bool(sim),
-                    "volumes": len(vol) == (3 if synthetic is not None else 2),
-                    "dice": bool(dic),
-                }
-            )
-            if synthetic is not None and synthetic.image and ce.image and session.nce.image:
-                examples.append(
-                    {
-                        "label": f"{session.participant_id} {session.session_id}",
-                        "ce": ce.image,
-                        "synthetic": synthetic.image,
-                        "nce": session.nce.image,
-                    }
-                )
+            pairs.append(_pair_row(ids, session.nce, synthetic, label, sha, sim, vol, dic))
+            example = _example(session, ce, synthetic)
+            if example is not None:
+                examples.append(example)
     if len(labels) > 1:
         problems.append(
             f"the synthetic images come from {len(labels)} translation models; each is compared "
@@ -289,19 +347,7 @@ def validate(
         problems.append(
             f"{missing_group} pair(s) have no value for {group_by!r}; they form the group 'n/a'"
         )
-    result = ValidationResult(
-        pairs=_frame(
-            pairs,
-            [*id_cols, "nce_source", "synthetic_label", "model_sha256"]
-            + ["similarity", "volumes", "dice"],
-        ),
-        similarity=_frame(similarity, [*id_cols, "comparison", "metric", "value"]),
-        volumes=_frame(volumes, [*id_cols, "image", *TISSUES, "TIV"]),
-        relative=pd.DataFrame(),
-        dice=_frame(dice, [*id_cols, "tissue", "comparison", "dice"]),
-        examples=examples,
-        problems=problems,
-    )
+    result = _result(id_cols, pairs, similarity, volumes, dice, examples, problems)
     if result.pairs.empty:
         result.problems.append("no session has both a real T1w-ce and a real T1w-nce")
         return result
