@@ -46,6 +46,17 @@ def flag_level(verbose: bool = False, quiet: bool = False) -> int:
     return logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
 
 
+def configure_training_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Log ce2nce's messages to stderr: INFO by default (progress lines), DEBUG or WARNING.
+
+    The set-up of ``ce2nce-train`` and ``ce2nce-evaluate``.
+    """
+    level = flag_level(verbose, quiet)
+    # Checkpoints are saved every epoch: their INFO lines only with --verbose.
+    checkpoint_level = logging.DEBUG if verbose else max(level, logging.WARNING)
+    configure_logging(level, loggers={"ce2nce_pipeline.models.checkpoint": checkpoint_level})
+
+
 def configure_nipype_logging(verbosity: int) -> None:
     """nipype's workflow and interface logs: INFO from ``-vv`` on, else WARNING.
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import Ce2nceError
+from ._logging import configure_training_logging
 from .parser import OneLineParser
-from .train import configure_training_logging
 
 PROG = "ce2nce-evaluate"
 

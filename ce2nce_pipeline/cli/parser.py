@@ -162,10 +162,8 @@ def _is_relative_to(path: Path, parent: Path) -> bool:
     return True
 
 
-def parse_args(argv: list[str] | None = None) -> RunConfig:
-    """Parse and check the command line; exit with a one-line message on bad input."""
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+def _folders(parser: OneLineParser, args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
+    """The resolved BIDS, output and work folders; the output and work folders outside BIDS."""
     bids_dir = args.bids_dir.expanduser().resolve()
     output_dir = args.output_dir.expanduser().resolve()
     if not bids_dir.is_dir():
@@ -183,29 +181,48 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     work_dir = args.work_dir.expanduser().resolve() if args.work_dir else None
     if work_dir is not None and _is_relative_to(work_dir, bids_dir):
         parser.error(f"--work-dir {args.work_dir} is inside BIDS_DIR: choose a folder outside it")
+    return bids_dir, output_dir, work_dir
+
+
+def _plugin_args(parser: OneLineParser, text: str) -> dict:
+    """``--plugin-args``: a JSON object."""
+    try:
+        plugin_args = json.loads(text)
+    except ValueError:
+        plugin_args = None
+    if not isinstance(plugin_args, dict):
+        parser.error(f"--plugin-args {text!r} is not a JSON object, e.g. '{{}}'")
+    return plugin_args
+
+
+def _model(parser: OneLineParser, args: argparse.Namespace) -> Path | None:
+    """The translation checkpoint: ``--model``, none (``--no-translation``) or the shipped one."""
+    if args.model and args.no_translation:
+        parser.error("--model and --no-translation exclude each other")
+    if args.no_translation:
+        return None
+    if args.model:
+        model = args.model.expanduser().resolve()
+        if not model.is_dir():
+            parser.error(f"--model {args.model}: no such checkpoint directory")
+        return model
+    from ..models.default import default_model_path
+
+    return default_model_path()
+
+
+def parse_args(argv: list[str] | None = None) -> RunConfig:
+    """Parse and check the command line; exit with a one-line message on bad input."""
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    bids_dir, output_dir, work_dir = _folders(parser, args)
     try:
         participants = [validate_label(label, "participant") for label in args.participant_label]
         sessions = [validate_label(label, "session") for label in args.session_label]
     except InvalidInputError as error:
         parser.error(str(error))
-    try:
-        plugin_args = json.loads(args.plugin_args)
-    except ValueError:
-        plugin_args = None
-    if not isinstance(plugin_args, dict):
-        parser.error(f"--plugin-args {args.plugin_args!r} is not a JSON object, e.g. '{{}}'")
-    if args.model and args.no_translation:
-        parser.error("--model and --no-translation exclude each other")
-    if args.no_translation:
-        model = None
-    elif args.model:
-        model = args.model.expanduser().resolve()
-        if not model.is_dir():
-            parser.error(f"--model {args.model}: no such checkpoint directory")
-    else:
-        from ..models.default import default_model_path
-
-        model = default_model_path()
+    plugin_args = _plugin_args(parser, args.plugin_args)
+    model = _model(parser, args)
     if not DEVICE_PATTERN.fullmatch(args.device):
         parser.error(f"--device {args.device!r}: use auto, cpu, cuda or cuda:N")
     if args.nprocs < 1 or args.omp_nthreads < 1:

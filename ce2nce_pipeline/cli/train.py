@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
 from .. import __version__
 from ..errors import Ce2nceError
-from ._logging import configure_logging, flag_level
+from ._logging import configure_training_logging
 from .parser import OneLineParser
 
 PROG = "ce2nce-train"
@@ -56,14 +55,6 @@ def build_parser() -> OneLineParser:
     return parser
 
 
-def configure_training_logging(verbose: bool = False, quiet: bool = False) -> None:
-    """Log ce2nce's messages to stderr: INFO by default (progress lines), DEBUG or WARNING."""
-    level = flag_level(verbose, quiet)
-    # Checkpoints are saved every epoch: their INFO lines only with --verbose.
-    checkpoint_level = logging.DEBUG if verbose else max(level, logging.WARNING)
-    configure_logging(level, loggers={"ce2nce_pipeline.models.checkpoint": checkpoint_level})
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run ``ce2nce-train``; return the exit code (0 done or stopped by a limit, 1 error).
 
@@ -100,16 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except Ce2nceError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
-    if result.finished:
-        print(
-            f"Finished {result.epochs_completed} epoch(s); best epoch {result.best_epoch} "
-            f"(validation L1 {result.best_val_loss:.5f}): {result.best_checkpoint}"
-        )
-    else:
-        print(
-            f"Stopped after {result.steps_run} step(s) at epoch {result.epochs_completed}; run "
-            f"the same command again to resume from {result.output_dir / 'last'}"
-        )
+    print(result.summary())
     print(f"Log: {result.log_file}")
     return 0
 

@@ -151,6 +151,18 @@ class TrainingResult:
     last_checkpoint: Path | None
     log_file: Path
 
+    def summary(self) -> str:
+        """One line: the best epoch of a finished run, or how to resume a stopped one."""
+        if self.finished:
+            return (
+                f"Finished {self.epochs_completed} epoch(s); best epoch {self.best_epoch} "
+                f"(validation L1 {self.best_val_loss:.5f}): {self.best_checkpoint}"
+            )
+        return (
+            f"Stopped after {self.steps_run} step(s) at epoch {self.epochs_completed}; run "
+            f"the same command again to resume from {self.output_dir / 'last'}"
+        )
+
 
 def _derived_seed(seed: int, phase: str, epoch: int) -> int:
     return (seed * 1_000_003 + _PHASE_CODES[phase] * 100_003 + epoch) % (2**63 - 1)
