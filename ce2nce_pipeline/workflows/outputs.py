@@ -18,52 +18,22 @@ def source_uri(relative_path: str) -> str:
     return f"bids:raw:{relative_path}"
 
 
-def init_ds_t1_linear_wf(
-    *,
-    output_dir: str,
-    source_entities: dict[str, str],
-    source_relpath: str,
-    software_versions: dict[str, str],
-    name: str = "ds_t1_linear_wf",
-) -> pe.Workflow:
-    """Write the t1-linear outputs of one image with Clinica's names.
-
-    Parameters
-    ----------
-    output_dir
-        Root of the derivatives dataset.
-    source_entities
-        Naming entities of the source T1w (pybids names).
-    source_relpath
-        Path of the source T1w relative to the input dataset root.
-    software_versions
-        Versions recorded in every sidecar.
-    name
-        Workflow name.
-
-    Inputs
-    ------
-    t1w_registered, t1w_crop, affine
-        The outputs of :func:`~.t1_linear.init_t1_linear_wf`.
-
-    Outputs
-    -------
-    t1w_crop
-        Path of the stored cropped image.
-    """
-    workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(
-        niu.IdentityInterface(fields=["t1w_registered", "t1w_crop", "affine"]), name="inputnode"
-    )
-    outputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="outputnode")
-    common = {"base_directory": output_dir, "source_entities": source_entities}
-    metadata = {
+def _t1_linear_metadata(source_relpath: str, software_versions: dict[str, str]) -> dict:
+    """The sidecar fields shared by the t1-linear images of one source T1w."""
+    return {
         "Sources": [source_uri(source_relpath)],
         "SpatialReference": TEMPLATE_SPACE,
         "SkullStripped": False,
         "Resolution": RESOLUTION_DESCRIPTION,
         "ProcessingSoftwareVersions": software_versions,
     }
+
+
+def _t1_linear_sinks(
+    *, output_dir: str, source_entities: dict[str, str], metadata: dict
+) -> tuple[pe.Node, pe.Node, pe.Node]:
+    """The sinks of the cropped image, the registered image and the affine, in that order."""
+    common = {"base_directory": output_dir, "source_entities": source_entities}
     ds_t1w_crop = pe.Node(
         DerivativesDataSink(
             suffix="T1w",
@@ -104,6 +74,52 @@ def init_ds_t1_linear_wf(
     # Sinks are cheap: re-run them so a deleted output is restored from the cache.
     for sink in (ds_t1w_crop, ds_t1w_registered, ds_affine):
         sink.overwrite = True
+    return ds_t1w_crop, ds_t1w_registered, ds_affine
+
+
+def init_ds_t1_linear_wf(
+    *,
+    output_dir: str,
+    source_entities: dict[str, str],
+    source_relpath: str,
+    software_versions: dict[str, str],
+    name: str = "ds_t1_linear_wf",
+) -> pe.Workflow:
+    """Write the t1-linear outputs of one image with Clinica's names.
+
+    Parameters
+    ----------
+    output_dir
+        Root of the derivatives dataset.
+    source_entities
+        Naming entities of the source T1w (pybids names).
+    source_relpath
+        Path of the source T1w relative to the input dataset root.
+    software_versions
+        Versions recorded in every sidecar.
+    name
+        Workflow name.
+
+    Inputs
+    ------
+    t1w_registered, t1w_crop, affine
+        The outputs of :func:`~.t1_linear.init_t1_linear_wf`.
+
+    Outputs
+    -------
+    t1w_crop
+        Path of the stored cropped image.
+    """
+    workflow = pe.Workflow(name=name)
+    inputnode = pe.Node(
+        niu.IdentityInterface(fields=["t1w_registered", "t1w_crop", "affine"]), name="inputnode"
+    )
+    outputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="outputnode")
+    ds_t1w_crop, ds_t1w_registered, ds_affine = _t1_linear_sinks(
+        output_dir=output_dir,
+        source_entities=source_entities,
+        metadata=_t1_linear_metadata(source_relpath, software_versions),
+    )
 
     workflow.connect([
         (inputnode, ds_t1w_crop, [("t1w_crop", "in_file")]),
