@@ -218,6 +218,51 @@ def refine_priors_syn(
     return warped
 
 
+def _brain(image: nib.Nifti1Image, mask: nib.Nifti1Image | None) -> NDArray[np.bool_]:
+    """The brain to segment: ``mask`` (non-zero) or, without one, the template mask."""
+    if mask is None:
+        brain = template_brain_mask(image)
+    else:
+        check_t1_linear_grid(mask, "mask")
+        brain = np.asarray(mask.dataobj) != 0
+    if not brain.any():
+        raise ValueError("the brain mask is empty: nothing to segment")
+    return brain
+
+
+def _run_atropos(
+    data: NDArray[np.float32],
+    brain: NDArray[np.bool_],
+    priors: Sequence[NDArray[np.float32]],
+    affine: NDArray[np.float64],
+    settings: AtroposSettings,
+    workdir: Path,
+) -> list[NDArray[np.float32]]:
+    """Atropos on the image, mask and priors written to ``workdir``; its three posteriors."""
+    # Uncompressed files: Atropos spends a third of its time in gzip otherwise.
+    image_path = _save(data, affine, workdir / "image.nii")
+    mask_path = _save(brain.astype(np.uint8), affine, workdir / "mask.nii")
+    for k, prior in enumerate(priors, start=1):
+        _save(np.asarray(prior, dtype=np.float32), affine, workdir / f"prior{k:02d}.nii")
+    arguments = [
+        "-d", "3",
+        "-a", image_path,
+        "-x", mask_path,
+        "-i", f"PriorProbabilityImages[3,{workdir / 'prior%02d.nii'},{settings.prior_weight}]",
+        "-k", "Gaussian",
+        "-p", "Socrates[1]",
+        "-m", f"[{settings.mrf_smoothing},1x1x1]",
+        "-c", f"[{settings.iterations},0.0]",
+        "-o", f"[{workdir / 'labels.nii'},{workdir / 'posterior%02d.nii'}]",
+    ]  # fmt: skip
+    logger.info("Atropos: %s", " ".join(arguments))
+    _atropos(arguments)
+    return [
+        np.asarray(nib.load(workdir / f"posterior{k:02d}.nii").dataobj, dtype=np.float32)
+        for k in (1, 2, 3)
+    ]
+
+
 def segment_ants(
     image: nib.Nifti1Image,
     mask: nib.Nifti1Image | None = None,
@@ -249,13 +294,7 @@ def segment_ants(
     """
     check_t1_linear_grid(image)
     data = np.asarray(image.dataobj, dtype=np.float32)
-    if mask is None:
-        brain = template_brain_mask(image)
-    else:
-        check_t1_linear_grid(mask, "mask")
-        brain = np.asarray(mask.dataobj) != 0
-    if not brain.any():
-        raise ValueError("the brain mask is empty: nothing to segment")
+    brain = _brain(image, mask)
     affine = np.asarray(image.affine, dtype=np.float64)
     priors: Sequence[NDArray[np.float32]] = tissue_priors()
     with tempfile.TemporaryDirectory(prefix="ce2nce_atropos_") as folder:
@@ -269,28 +308,7 @@ def segment_ants(
                 iterations=settings.syn_iterations,
                 workdir=workdir,
             )
-        # Uncompressed files: Atropos spends a third of its time in gzip otherwise.
-        image_path = _save(data, affine, workdir / "image.nii")
-        mask_path = _save(brain.astype(np.uint8), affine, workdir / "mask.nii")
-        for k, prior in enumerate(priors, start=1):
-            _save(np.asarray(prior, dtype=np.float32), affine, workdir / f"prior{k:02d}.nii")
-        arguments = [
-            "-d", "3",
-            "-a", image_path,
-            "-x", mask_path,
-            "-i", f"PriorProbabilityImages[3,{workdir / 'prior%02d.nii'},{settings.prior_weight}]",
-            "-k", "Gaussian",
-            "-p", "Socrates[1]",
-            "-m", f"[{settings.mrf_smoothing},1x1x1]",
-            "-c", f"[{settings.iterations},0.0]",
-            "-o", f"[{workdir / 'labels.nii'},{workdir / 'posterior%02d.nii'}]",
-        ]  # fmt: skip
-        logger.info("Atropos: %s", " ".join(arguments))
-        _atropos(arguments)
-        posteriors = [
-            np.asarray(nib.load(workdir / f"posterior{k:02d}.nii").dataobj, dtype=np.float32)
-            for k in (1, 2, 3)
-        ]
+        posteriors = _run_atropos(data, brain, priors, affine, settings, workdir)
     gm, wm, csf = (np.clip(p, 0.0, 1.0) * brain for p in posteriors)
     return TissueMaps(
         gm=gm.astype(np.float32),
