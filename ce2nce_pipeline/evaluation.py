@@ -227,6 +227,55 @@ def _pair_row(
     }
 
 
+def _evaluate_pair(
+    pair: ImagePair,
+    predictors: Mapping[str, Predictor],
+    *,
+    paper_compatible: bool,
+    synthetic_dir: str | os.PathLike[str] | None,
+) -> tuple[list[dict[str, Any]], str]:
+    """The baseline's and every model's rows of one pair, and where its mask came from.
+
+    Raises
+    ------
+    InvalidInputError, ValueError
+        If an input of the pair is unusable.
+    """
+    ce, ce_affine = load_volume(pair.ce)
+    nce, nce_affine = load_volume(pair.nce)
+    if not np.allclose(ce_affine, nce_affine, atol=1e-3):
+        raise InvalidInputError(f"{pair.ce}: affine differs from {pair.nce}'s")
+    mask, mask_source = load_brain_mask(pair, nce.shape, nce)
+    pair_rows = [
+        _pair_row(
+            pair,
+            BASELINE,
+            image_similarity(nce, ce, mask, paper_compatible=paper_compatible),
+            mask_source,
+            int(mask.sum()),
+        )
+    ]
+    for name, predictor in predictors.items():
+        try:
+            synthetic = predictor.predict_array(ce)
+        except ValueError as error:
+            raise InvalidInputError(f"{pair.ce}: {error}") from None
+        if synthetic_dir is not None:
+            _save_synthetic(synthetic, ce_affine, Path(synthetic_dir) / name, pair.pair_id)
+        metrics = image_similarity(nce, synthetic, mask, paper_compatible=paper_compatible)
+        pair_rows.append(_pair_row(pair, name, metrics, mask_source, int(mask.sum())))
+    return pair_rows, mask_source
+
+
+def _save_synthetic(synthetic: np.ndarray, affine: np.ndarray, folder: Path, pair_id: str) -> None:
+    """Write ``folder/<pair_id>_desc-synthetic_T1w.nii.gz`` (float32, the T1w-ce's affine)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    nib.save(
+        nib.Nifti1Image(synthetic.astype(np.float32), affine),
+        folder / f"{pair_id}_desc-synthetic_T1w.nii.gz",
+    )
+
+
 def evaluate_pairs(
     pairs: Sequence[ImagePair],
     predictors: Mapping[str, Predictor],
@@ -268,34 +317,9 @@ def evaluate_pairs(
     warned = False
     for pair in pairs:
         try:
-            ce, ce_affine = load_volume(pair.ce)
-            nce, nce_affine = load_volume(pair.nce)
-            if not np.allclose(ce_affine, nce_affine, atol=1e-3):
-                raise InvalidInputError(f"{pair.ce}: affine differs from {pair.nce}'s")
-            mask, mask_source = load_brain_mask(pair, nce.shape, nce)
-            pair_rows = [
-                _pair_row(
-                    pair,
-                    BASELINE,
-                    image_similarity(nce, ce, mask, paper_compatible=paper_compatible),
-                    mask_source,
-                    int(mask.sum()),
-                )
-            ]
-            for name, predictor in predictors.items():
-                try:
-                    synthetic = predictor.predict_array(ce)
-                except ValueError as error:
-                    raise InvalidInputError(f"{pair.ce}: {error}") from None
-                if synthetic_dir is not None:
-                    folder = Path(synthetic_dir) / name
-                    folder.mkdir(parents=True, exist_ok=True)
-                    nib.save(
-                        nib.Nifti1Image(synthetic.astype(np.float32), ce_affine),
-                        folder / f"{pair.pair_id}_desc-synthetic_T1w.nii.gz",
-                    )
-                metrics = image_similarity(nce, synthetic, mask, paper_compatible=paper_compatible)
-                pair_rows.append(_pair_row(pair, name, metrics, mask_source, int(mask.sum())))
+            pair_rows, mask_source = _evaluate_pair(
+                pair, predictors, paper_compatible=paper_compatible, synthetic_dir=synthetic_dir
+            )
         except (InvalidInputError, ValueError) as error:
             LOGGER.error("%s: skipped (%s)", pair.pair_id, error)
             if skipped is not None:
@@ -406,6 +430,63 @@ def _write_tsv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def _selected_pairs(config: EvaluationConfig) -> list[ImagePair]:
+    """The configured pairs, only those of ``config.split`` when it is set."""
+    pairs = load_pairs(pairs_tsv=config.pairs_tsv, dataset_dir=config.dataset_dir)
+    if config.split is not None:
+        wanted = normalise_split(config.split)
+        pairs = [pair for pair in pairs if pair.split == wanted]
+        if not pairs:
+            raise ConfigError(f"no pair has split {config.split!r}")
+    return pairs
+
+
+def _predictors(config: EvaluationConfig) -> dict[str, Predictor]:
+    """A predictor of each configured model, on the configured device."""
+    predictors: dict[str, Predictor] = {}
+    for name, checkpoint in config.models.items():
+        try:
+            predictors[name] = Predictor.from_checkpoint(
+                checkpoint,
+                device=config.device,
+                num_threads=config.num_threads,
+                mixed_precision=config.mixed_precision,
+            )
+        except CheckpointError as error:
+            raise Ce2nceError(f"model {name}: {error}") from None
+        except ValueError as error:
+            raise ConfigError(f"device: {error}") from None
+    return predictors
+
+
+def _models_table(config: EvaluationConfig, predictors: Mapping[str, Predictor]) -> pd.DataFrame:
+    """One row per model: its name, checkpoint, architecture and weights' SHA-256."""
+    return pd.DataFrame(
+        [
+            {
+                "name": name,
+                "checkpoint": os.fspath(config.models[name]),
+                "architecture": predictor.architecture,
+                "weights_sha256": predictor.weights_sha256,
+            }
+            for name, predictor in predictors.items()
+        ],
+        columns=["name", "checkpoint", "architecture", "weights_sha256"],
+    )
+
+
+def _write_tables(result: EvaluationResult, models: pd.DataFrame, out: Path) -> None:
+    """Write the result's tables and the models table as ``out/<name>.tsv``; record them."""
+    for name, frame in (
+        ("per_pair", result.per_pair),
+        ("summary", result.summary),
+        ("tests", result.tests),
+        ("table", result.table),
+        ("models", models),
+    ):
+        result.files[name] = _write_tsv(frame, out / f"{name}.tsv")
+
+
 def run_evaluation(config: EvaluationConfig) -> EvaluationResult:
     """Evaluate the configured models on the configured pairs and write the tables.
 
@@ -416,27 +497,10 @@ def run_evaluation(config: EvaluationConfig) -> EvaluationResult:
     """
     import torch
 
-    pairs = load_pairs(pairs_tsv=config.pairs_tsv, dataset_dir=config.dataset_dir)
-    if config.split is not None:
-        wanted = normalise_split(config.split)
-        pairs = [pair for pair in pairs if pair.split == wanted]
-        if not pairs:
-            raise ConfigError(f"no pair has split {config.split!r}")
+    pairs = _selected_pairs(config)
     previous_threads = torch.get_num_threads()
     try:
-        predictors: dict[str, Predictor] = {}
-        for name, checkpoint in config.models.items():
-            try:
-                predictors[name] = Predictor.from_checkpoint(
-                    checkpoint,
-                    device=config.device,
-                    num_threads=config.num_threads,
-                    mixed_precision=config.mixed_precision,
-                )
-            except CheckpointError as error:
-                raise Ce2nceError(f"model {name}: {error}") from None
-            except ValueError as error:
-                raise ConfigError(f"device: {error}") from None
+        predictors = _predictors(config)
         out = Path(config.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         skipped: list[str] = []
@@ -456,26 +520,7 @@ def run_evaluation(config: EvaluationConfig) -> EvaluationResult:
         table=_table(per_pair, method=config.correction, alpha=config.alpha, ddof=config.ddof),
         skipped=skipped,
     )
-    models = pd.DataFrame(
-        [
-            {
-                "name": name,
-                "checkpoint": os.fspath(config.models[name]),
-                "architecture": predictor.architecture,
-                "weights_sha256": predictor.weights_sha256,
-            }
-            for name, predictor in predictors.items()
-        ],
-        columns=["name", "checkpoint", "architecture", "weights_sha256"],
-    )
-    for name, frame in (
-        ("per_pair", result.per_pair),
-        ("summary", result.summary),
-        ("tests", result.tests),
-        ("table", result.table),
-        ("models", models),
-    ):
-        result.files[name] = _write_tsv(frame, out / f"{name}.tsv")
+    _write_tables(result, _models_table(config, predictors), out)
     settings = out / "evaluation.toml"
     settings.write_text(config.to_toml(), encoding="utf-8")
     result.files["settings"] = settings
