@@ -357,6 +357,34 @@ def _head_mask(data: np.ndarray, brain: np.ndarray, wm_level: float) -> np.ndarr
     return filled | brain
 
 
+def _world_to_mni(
+    image: nib.Nifti1Image, space: str, notes: list[str]
+) -> tuple[np.ndarray, float]:
+    """The image's world-to-MNI affine and the seconds spent estimating it (``"native"``)."""
+    start = time.perf_counter()
+    if space == "native":
+        world2mni = _register_to_mni(image)
+        notes.append("MNI mapping estimated by an antspyx affine registration at 4 mm")
+    else:
+        world2mni = np.eye(4)
+    seconds = time.perf_counter() - start if space == "native" else 0.0
+    return world2mni, seconds
+
+
+def _template_maps(
+    vox2mni: np.ndarray, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The template's brain, GM, WM, ventricle region and ventricles on the image's grid."""
+    template = _template()
+    brain = _resample_to_image(template.brain, template.affine, vox2mni, shape, 1)
+    gm = _resample_to_image(template.gm, template.affine, vox2mni, shape, 1)
+    wm = _resample_to_image(template.wm, template.affine, vox2mni, shape, 1)
+    region_tpl = ndimage.binary_dilation(template.ventricles, iterations=3)
+    region = _resample_to_image(region_tpl, template.affine, vox2mni, shape, 1)
+    ventricles = _resample_to_image(template.ventricles, template.affine, vox2mni, shape, 1)
+    return brain, gm, wm, region, ventricles
+
+
 def build_anatomy(image: nib.Nifti1Image, space: Space = "auto") -> Anatomy:
     """Locate the brain, tissues, ventricles and head of ``image``.
 
@@ -389,22 +417,9 @@ def build_anatomy(image: nib.Nifti1Image, space: Space = "auto") -> Anatomy:
     notes: list[str] = []
     if space == "auto":
         space = "mni" if is_template_grid(image) else "native"
-    start = time.perf_counter()
-    if space == "native":
-        world2mni = _register_to_mni(image)
-        notes.append("MNI mapping estimated by an antspyx affine registration at 4 mm")
-    else:
-        world2mni = np.eye(4)
-    seconds = time.perf_counter() - start if space == "native" else 0.0
+    world2mni, seconds = _world_to_mni(image, space, notes)
     vox2mni = world2mni @ image.affine
-
-    template = _template()
-    brain = _resample_to_image(template.brain, template.affine, vox2mni, shape, 1)
-    gm = _resample_to_image(template.gm, template.affine, vox2mni, shape, 1)
-    wm = _resample_to_image(template.wm, template.affine, vox2mni, shape, 1)
-    region_tpl = ndimage.binary_dilation(template.ventricles, iterations=3)
-    region = _resample_to_image(region_tpl, template.affine, vox2mni, shape, 1)
-    vent_tpl = _resample_to_image(template.ventricles, template.affine, vox2mni, shape, 1)
+    brain, gm, wm, region, vent_tpl = _template_maps(vox2mni, shape)
 
     provisional_head = data > np.percentile(data, 50)
     levels = _tissue_intensities(data, gm, wm, vent_tpl, provisional_head | brain)
