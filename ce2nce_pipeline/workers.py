@@ -245,7 +245,10 @@ def stop_workers_on_signals(message: str) -> Iterator[None]:
         # The pool reports its killed workers with a traceback: the line below says it all.
         logging.getLogger("concurrent.futures").disabled = True
         stop_workers()
-        print(message.format(signal=signal.Signals(signum).name), file=sys.stderr, flush=True)
+        # A signal handler writes with os.write: print and logging take locks the interrupted
+        # code may hold.
+        line = message.format(signal=signal.Signals(signum).name) + "\n"
+        os.write(2, line.encode())
         raise SystemExit(128 + signum)
 
     previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}

@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     # foundations: errors, atomic writing, BIDS naming and discovery, input checks, settings
     "__init__": 0,
     "errors": 0,
+    "console": 0,
     "workers": 0,
     "io": 0,
     "bids": 0,

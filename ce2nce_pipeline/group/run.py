@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from ..console import say
 from ..errors import Ce2nceError
 from ..io import atomic_write_json, atomic_write_text
 from .collect import SessionOutputs, collect_sessions, session_covariate
@@ -35,7 +35,7 @@ GROUP_DIR = "group"
 
 def _say(message: str) -> None:
     """A user-facing line on stderr."""
-    print(f"ce2nce group: {message}", file=sys.stderr)
+    say(f"ce2nce group: {message}")
 
 
 def write_tsv(table: pd.DataFrame, destination: Path) -> Path:

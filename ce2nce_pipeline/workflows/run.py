@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from ..bids import T1wImage
 from ..bids_validation import ValidatorIssue
 from ..config import RunConfig, TranslationModel
+from ..console import say
 from ..errors import Ce2nceError, InvalidInputError
 from .base import RunEnvironment
 
@@ -111,7 +111,7 @@ def usable_images(config: RunConfig) -> tuple[list[T1wImage], list[str]]:
             usable.append(image)
     if not usable:
         for line in rejections:
-            print(f"ce2nce: rejected: {line}", file=sys.stderr)
+            say(f"ce2nce: rejected: {line}")
         raise InvalidInputError(f"{config.bids_dir}: no usable T1w image (see the lines above)")
     return usable, rejections
 
@@ -245,15 +245,14 @@ def _report(
     """The summary line, then one line per rejected and per failed image, on stderr."""
     from .base import images_in_crash_reports
 
-    print(
+    say(
         f"ce2nce: {n_images - len(failed)} of {n_images + len(rejections)} T1w image(s) "
         f"processed; {len(failed)} failed, {len(rejections)} rejected; outputs in "
         f"{config.output_dir}"
-        + (f"; crash files in {config.output_dir / 'logs'}" if failed else ""),
-        file=sys.stderr,
+        + (f"; crash files in {config.output_dir / 'logs'}" if failed else "")
     )
     for line in rejections:
-        print(f"ce2nce: rejected: {line}", file=sys.stderr)
+        say(f"ce2nce: rejected: {line}")
     for image in failed:
         reasons = [
             _failure_reason(report)
@@ -261,7 +260,7 @@ def _report(
             if images_in_crash_reports([image], [report])
         ]
         reason = next((reason for reason in reasons if reason), None)
-        print(f"ce2nce: failed: {image.path}" + (f": {reason}" if reason else ""), file=sys.stderr)
+        say(f"ce2nce: failed: {image.path}" + (f": {reason}" if reason else ""))
 
 
 def run_participant_level(
@@ -293,7 +292,7 @@ def run_participant_level(
     graph_ran, started = _run_in_work_dir(config, images, translation, environment)
     failed, crash_reports = _failed_images(config, images, started)
     if not graph_ran and not failed:  # a crash no image could be held responsible for
-        print("ce2nce: error: some steps failed; see the crash files in logs/", file=sys.stderr)
+        say("ce2nce: error: some steps failed; see the crash files in logs/")
         return 1
     _report(config, len(images), failed, rejections, crash_reports)
     return 0 if not failed and not rejections else 1

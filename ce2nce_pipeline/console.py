@@ -1,0 +1,41 @@
+"""The lines a run shows its user on stderr, through :mod:`logging`.
+
+Summaries, rejected and failed images, group-level warnings: one plain line each (no time stamp,
+no level), written to whatever ``sys.stderr`` is when the line is emitted. They go through the
+``ce2nce.console`` logger, so a program embedding ce2nce can silence or redirect them like any
+other log (``logging.getLogger("ce2nce.console")``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+__all__ = ["CONSOLE", "say"]
+
+#: The logger of user-facing lines.
+CONSOLE = logging.getLogger("ce2nce.console")
+
+
+class _StderrHandler(logging.Handler):
+    """Writes each record, formatted as its bare message, to the current ``sys.stderr``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - logging must never raise into the run
+            self.handleError(record)
+
+
+if not any(isinstance(handler, _StderrHandler) for handler in CONSOLE.handlers):
+    _handler = _StderrHandler()
+    _handler.setFormatter(logging.Formatter("%(message)s"))
+    CONSOLE.addHandler(_handler)
+    CONSOLE.setLevel(logging.INFO)
+    CONSOLE.propagate = False
+
+
+def say(line: str) -> None:
+    """Show one line to the user (stderr)."""
+    CONSOLE.info(line)
