@@ -146,6 +146,21 @@ def template_surface_radius() -> tuple[np.ndarray, np.ndarray]:
     return steps[idx], centre
 
 
+def _horizontal_ray(point: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """The horizontal ray from MNI (0, -40) at ``point``'s height through ``point``.
+
+    Returns its origin, unit direction and the point's distance along it; ``None`` for a point
+    on the origin's vertical line (no direction).
+    """
+    centre = np.array([0.0, -40.0, point[2]])
+    direction = point - centre
+    direction[2] = 0.0
+    norm = float(np.linalg.norm(direction))
+    if norm < 1e-6:
+        return None
+    return centre, direction / norm, norm
+
+
 def snap_outside(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Move each point horizontally (from MNI (0, -40) at its height) to ``offset`` mm outside
     the template brain: puts the transverse and sigmoid sinuses in their bony grooves."""
@@ -154,16 +169,13 @@ def snap_outside(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     steps = np.arange(0.0, 120.0, 0.5)
     out = []
     for p, offset in zip(np.asarray(points, float), offsets, strict=True):
-        centre = np.array([0.0, -40.0, p[2]])
-        d = p - centre
-        d[2] = 0.0
-        norm = np.linalg.norm(d)
-        if norm < 1e-6:
+        ray = _horizontal_ray(p)
+        if ray is None:
             out.append(p)
             continue
-        d /= norm
-        ray = centre + steps[:, None] * d
-        vox = (ray - template.affine[:3, 3]) / np.diag(template.affine)[:3]
+        centre, d, norm = ray
+        samples = centre + steps[:, None] * d
+        vox = (samples - template.affine[:3, 3]) / np.diag(template.affine)[:3]
         inside = ndimage.map_coordinates(brain, vox.T, order=0, cval=0.0) > 0
         last = steps[np.flatnonzero(inside)[-1]] if inside.any() else norm
         out.append(centre + d * (last + offset))
@@ -181,14 +193,11 @@ def snap_to_image(
     threshold = anatomy.intensities.csf_threshold
     out = []
     for p, offset in zip(np.asarray(points, float), offsets, strict=True):
-        centre = np.array([0.0, -40.0, p[2]])
-        d = p - centre
-        d[2] = 0.0
-        norm = np.linalg.norm(d)
-        if norm < 1e-6:
+        ray = _horizontal_ray(p)
+        if ray is None:
             out.append(p)
             continue
-        d /= norm
+        centre, d, norm = ray
         edge_template = norm - offset
         steps = np.arange(edge_template - 10.0, edge_template + 10.0, 0.5)
         vox = anatomy.mni_to_voxel(centre + steps[:, None] * d)
