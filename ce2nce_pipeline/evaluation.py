@@ -44,27 +44,20 @@ from .models.checkpoint import CheckpointError
 from .models.predictor import Predictor
 from .science.metrics import image_similarity
 from .science.statistics import DEFAULT_ALPHA, paired_ttests, summarize, summary_table
-from .training.config import (
-    ConfigError,
-    as_bool,
-    as_float,
-    as_int,
-    as_path,
-    as_path_table,
-    as_str,
-    build_dataclass,
-    coerce_fields,
-    optional,
-    read_toml,
-    setting,
-    settings_dict,
-)
 from .training.datasets import (
     ImagePair,
     load_brain_mask,
     load_pairs,
     load_volume,
     normalise_split,
+)
+from .training.settings import (
+    ConfigError,
+    build_dataclass,
+    coerce_fields,
+    read_toml,
+    setting,
+    settings_dict,
 )
 
 __all__ = [
@@ -123,19 +116,19 @@ class EvaluationConfig:
         Also write the synthetic images.
     """
 
-    output_dir: Path = setting(section=None, convert=as_path, path=True)
-    models: dict[str, Path] = setting(section=None, convert=as_path_table, path=True)
-    pairs_tsv: Path | None = setting(None, section=None, convert=optional(as_path), path=True)
-    dataset_dir: Path | None = setting(None, section=None, convert=optional(as_path), path=True)
-    split: str | None = setting(None, section=None, convert=optional(as_str()))
-    paper_compatible: bool = setting(False, section=None, convert=as_bool)
-    device: str = setting("auto", section=None, convert=as_str())
-    num_threads: int | None = setting(None, section=None, convert=optional(as_int(1)))
-    mixed_precision: bool = setting(True, section=None, convert=as_bool)
-    alpha: float = setting(DEFAULT_ALPHA, section=None, convert=as_float(0.0, 1.0, open_low=True))
-    correction: str = setting("bonferroni", section=None, convert=as_str())
-    ddof: int = setting(1, section=None, convert=as_int(0))
-    save_synthetic: bool = setting(False, section=None, convert=as_bool)
+    output_dir: Path = setting(section=None, path=True)
+    models: dict[str, Path] = setting(section=None, path=True)
+    pairs_tsv: Path | None = setting(None, section=None, path=True)
+    dataset_dir: Path | None = setting(None, section=None, path=True)
+    split: str | None = setting(None, section=None)
+    paper_compatible: bool = setting(False, section=None)
+    device: str = setting("auto", section=None)
+    num_threads: int | None = setting(None, section=None, low=1)
+    mixed_precision: bool = setting(True, section=None)
+    alpha: float = setting(DEFAULT_ALPHA, section=None, low=0.0, high=1.0, open_low=True)
+    correction: str = setting("bonferroni", section=None)
+    ddof: int = setting(1, section=None, low=0)
+    save_synthetic: bool = setting(False, section=None)
 
     def __post_init__(self) -> None:
         coerce_fields(self)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
@@ -11,6 +13,7 @@ from ce2nce_pipeline.training.config import (
     TrainingConfig,
     load_training_config,
 )
+from ce2nce_pipeline.training.settings import build_dataclass, coerce_fields, setting
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -153,3 +156,52 @@ def test_shipped_recipes_are_valid(name):
         assert config.effective_batch_size == 1
     else:
         assert config.effective_batch_size == 2
+
+
+def test_checks_come_from_the_annotations(tmp_path):
+    """Each field is declared once: its type annotation and bounds give the check."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Recipe:
+        mode: Literal["fast", "slow"] = setting("fast", section="run")
+        steps: int | None = setting(None, section="run", low=2)
+        rate: float = setting(0.5, section="run", low=0.0, high=1.0, open_low=True)
+        shape: tuple[int, int, int] = setting((8, 8, 8), section="data")
+        band: tuple[float, float] = setting((0.1, 0.2), section="data")
+        extra: dict[str, Any] = setting(section="data", factory=dict)
+        folder: Path | None = setting(None, section="data", path=True)
+
+        def __post_init__(self) -> None:
+            coerce_fields(self)
+
+    document = {
+        "run": {"mode": "slow", "steps": 3},
+        "data": {"shape": [4, 5, 6], "band": [0, 1], "folder": "sub"},
+    }
+    recipe = build_dataclass(Recipe, document, source="r.toml", base_dir=tmp_path)
+    assert (recipe.mode, recipe.steps, recipe.shape) == ("slow", 3, (4, 5, 6))
+    assert recipe.band == (0.0, 1.0) and recipe.folder == tmp_path / "sub"
+    bad = [
+        ("run", "mode", "medium", "must be one of \\['fast', 'slow'\\]"),
+        ("run", "steps", 1, "run.steps must be >= 2"),
+        ("run", "steps", True, "run.steps must be an integer"),
+        ("run", "rate", 0.0, "run.rate must be > 0.0"),
+        ("data", "shape", [4, 5], "data.shape must be 3 positive integers"),
+        ("data", "band", [0.3, 0.2], "data.band must be two numbers"),
+        ("data", "extra", 3, "data.extra must be a table"),
+    ]
+    for section, key, value, message in bad:
+        with pytest.raises(ConfigError, match=f"^r.toml: .*{message}"):
+            build_dataclass(Recipe, {section: {key: value}}, source="r.toml")
+
+
+def test_an_annotation_without_a_toml_type_is_refused():
+    @dataclasses.dataclass
+    class Odd:
+        items: set[int] = setting(section=None, factory=set)
+
+        def __post_init__(self) -> None:
+            coerce_fields(self)
+
+    with pytest.raises(TypeError, match="no TOML setting type"):
+        Odd()
