@@ -26,10 +26,14 @@ BIDSIGNORE = (
 )
 
 
-def software_versions() -> dict[str, str]:
-    """Versions of ce2nce and of the libraries that shape its outputs."""
+#: Libraries that shape a derivative's images, recorded with each run.
+PIPELINE_PACKAGES: tuple[str, ...] = ("antspyx", "nipype", "nibabel", "nilearn", "pybids", "torch")
+
+
+def software_versions(packages: tuple[str, ...] = PIPELINE_PACKAGES) -> dict[str, str]:
+    """Versions of ce2nce and of ``packages`` (those installed), by distribution name."""
     versions = {"ce2nce": __version__}
-    for package in ("antspyx", "nipype", "nibabel", "nilearn", "pybids", "torch"):
+    for package in packages:
         try:
             versions[package] = version(package)
         except PackageNotFoundError:

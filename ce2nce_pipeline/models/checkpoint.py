@@ -36,6 +36,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..derivatives import software_versions
 from ..science.intensity import (
     INTENSITY_NORMALISATIONS,
     WHITE_MATTER_LEVEL,
@@ -164,14 +165,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def _software_versions() -> dict[str, str]:
-    from .. import __version__
-
+    """ce2nce and the libraries a checkpoint's weights depend on, with the interpreter."""
     return {
-        "ce2nce": __version__,
+        **software_versions(("torch", "numpy", "safetensors")),
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "safetensors": safetensors.__version__,
         "platform": platform.platform(),
     }
 
