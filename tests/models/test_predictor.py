@@ -328,3 +328,18 @@ def test_output_resampling_comes_from_the_checkpoint_and_can_be_overridden(tmp_p
     )
     with pytest.raises(CheckpointError, match="unknown output resampling 'spline'"):
         Predictor.from_checkpoint(recorded, device="cpu")
+
+
+def test_voxels_without_signal_stay_empty_in_the_synthetic_image():
+    """Where the T1w-ce is exactly zero (skull-stripped, outside the field of view), the synthetic
+    image is zero too; elsewhere the network's output is kept."""
+    data = head_like(offset=10.0, scale=900.0)
+    data[:40] = 0.0  # a slab with no signal
+    image = make_image(data)
+    predictor = Predictor(ScaledIdentity(), device="cpu")
+    out = predictor.predict(image).get_fdata(dtype=np.float32)
+    assert np.all(out[:40] == 0.0)
+    # the round trip's blur would have spread the edge into the empty slab
+    assert np.abs(out[40:] - data[40:]).mean() < 0.01 * 900.0
+    assert np.all(out[41:] > 0.0)
+    np.testing.assert_array_equal(predictor.predict_array(data)[:40], 0.0)

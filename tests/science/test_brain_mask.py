@@ -172,3 +172,20 @@ def test_hdbet_never_downloads_weights(monkeypatch, colin) -> None:
     monkeypatch.setattr(hdbet_utils.requests, "get", no_network)
     with pytest.raises(BackendUnavailableError, match="never downloads"):
         bm.hdbet_brain_mask(colin, mode="fast", device="cpu")
+
+
+def test_a_skull_stripped_image_is_masked_by_its_own_support_whatever_the_backend():
+    """Colin27's ch2bet is skull-stripped: its mask is where it is non-zero (no backend runs,
+    so even the template backend, which needs the t1-linear grid, accepts it); the head (ch2)
+    and ch2bet with a noisy background are not taken as skull-stripped."""
+    stripped = nib.load(COLIN27_BRAIN)
+    support = np.asarray(stripped.dataobj) != 0
+    mask = bm.skull_stripped_support(stripped)
+    assert mask is not None and mask.shape == stripped.shape
+    assert dice(mask, support) > 0.99  # islands off the brain dropped, holes filled
+    via_backend = bm.compute_brain_mask(stripped, "template")
+    np.testing.assert_array_equal(np.asarray(via_backend.dataobj) > 0, mask)
+    assert bm.skull_stripped_support(nib.load(COLIN27)) is None
+    noisy = np.asarray(stripped.dataobj, dtype=np.float32)
+    noisy = noisy + np.random.default_rng(0).uniform(1.0, 5.0, noisy.shape).astype(np.float32)
+    assert bm.skull_stripped_support(nib.Nifti1Image(noisy, stripped.affine)) is None
