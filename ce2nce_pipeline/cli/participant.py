@@ -83,7 +83,7 @@ def run_participant(config: RunConfig) -> int:
     with participant_run_guard(config):
         images, rejections = usable_images(config)
         n_ce = sum(image.is_contrast_enhanced for image in images)
-        progress(f"ce2nce: {len(images)} T1w images to process ({n_ce} contrast-enhanced)")
         translation = check_translation_model(config, n_ce)
         environment = resolve_environment(config)
+        progress(f"ce2nce: {len(images)} T1w images to process ({n_ce} contrast-enhanced)")
         return run_participant_level(config, images, rejections, translation, environment)
