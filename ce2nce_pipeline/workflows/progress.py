@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from nipype.interfaces.utility import IdentityInterface
 from nipype.pipeline import engine as pe
@@ -44,7 +44,7 @@ STAGES: dict[tuple[str, str], str] = {
 
 def duration(seconds: float) -> str:
     """``4.2 s``, ``41 s``, ``6 min 05 s``, ``2 h 03 min``: a duration as a person reads it."""
-    if seconds < 10:
+    if round(seconds, 1) < 10:
         return f"{seconds:.1f} s"
     whole = round(seconds)
     if whole < 60:
@@ -88,21 +88,13 @@ class RunProgress:
         The graph about to run (``init_ce2nce_wf``).
     images
         The images it processes.
-    clock
-        Seconds, monotonic (a test may pass its own).
     """
 
-    def __init__(
-        self,
-        workflow: pe.Workflow,
-        images: Sequence[T1wImage],
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, workflow: pe.Workflow, images: Sequence[T1wImage]) -> None:
         self._nodes = _branch_nodes(workflow, images)
         self._pending = {image: set() for image in images}
         for name, (image, _, _) in self._nodes.items():
             self._pending[image].add(name)
-        self._clock = clock
         self._started: dict[str, float] = {}
         self._first_start: dict[T1wImage, float] = {}
         self._finished: set[T1wImage] = set()
@@ -125,7 +117,7 @@ class RunProgress:
         if name not in self._nodes:
             return
         image, prefix, node_name = self._nodes[name]
-        now = self._clock()
+        now = time.monotonic()
         if status == "start":
             self._started[name] = now
             self._first_start.setdefault(image, now)
