@@ -80,7 +80,7 @@ class ArgparseDirective(SphinxDirective):
 
 
 def example_graph():
-    """The participant graph of the example session, with the shipped translation model."""
+    """The participant graph of the example session: the shipped model, the default backends."""
     from ce2nce_pipeline.bids import T1wImage
     from ce2nce_pipeline.cli.participant import check_translation_model
     from ce2nce_pipeline.config import RunConfig
@@ -103,6 +103,8 @@ def example_graph():
         output_dir="OUTPUT_DIR",
         software_versions=software_versions(),
         translation=check_translation_model(config, n_ce=1),
+        mask_backend=config.mask_backend,
+        seg_backend=config.seg_backend,
     )
 
 
