@@ -6,15 +6,18 @@
 #   make default-model
 # and to train the full-resolution model on real pairs (docs/full_resolution_model.md):
 #   make full-resolution-model
+# and the HTML documentation (Sphinx, warnings as errors) into docs/_build/html:
+#   make docs
 # Both create .venv (pinned packages; torch 2.13.0 CPU where the machine provides it) and the
-# Debian package mricron-data (Colin27), asking sudo for apt-get when not root.
+# Debian packages mricron-data (Colin27) and graphviz (the documentation's graph), asking sudo
+# for apt-get when not root.
 
 PYTHON ?= python3
 VENV ?= .venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLIN27 := /usr/share/mricron/templates/ch2.nii.gz
 
-.PHONY: demo test test-fast install system-deps lint default-model full-resolution-model
+.PHONY: demo test test-fast install system-deps lint default-model full-resolution-model docs
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +28,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed system-deps
 
 system-deps:
-	@test -f $(COLIN27) || { $(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mricron-data; }
+	@test -f $(COLIN27) -a -x /usr/bin/dot || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		mricron-data graphviz; }
 
 demo: install
 	$(VENV)/bin/ce2nce-demo demo_output
@@ -42,6 +46,9 @@ default-model: install
 
 full-resolution-model: install
 	bash workflows/full_resolution_model/build.sh
+
+docs: install
+	$(VENV)/bin/python -m sphinx -W -b html docs docs/_build/html
 
 lint: install
 	$(VENV)/bin/ruff check ce2nce_pipeline tests benchmarks

@@ -60,6 +60,7 @@ class RunConfig:
     group_by: str | None = None
     skip_bids_validation: bool = False
     stop_on_first_crash: bool = False
+    #: -1: ``-q`` (no progress lines); 0: progress lines; 1: ``-v``; 2: ``-vv``.
     verbosity: int = 0
     run_uuid: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
 

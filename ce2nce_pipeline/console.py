@@ -4,6 +4,10 @@ Summaries, rejected and failed images, group-level warnings: one plain line each
 no level), written to whatever ``sys.stderr`` is when the line is emitted. They go through the
 ``ce2nce.console`` logger, so a program embedding ce2nce can silence or redirect them like any
 other log (``logging.getLogger("ce2nce.console")``).
+
+Progress lines (:func:`progress`: each finished stage of an image, the count of images done) go
+through its child ``ce2nce.console.progress``: ``ce2nce -q`` raises that logger to WARNING and
+only the problems are left.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 import logging
 import sys
 
-__all__ = ["CONSOLE", "say"]
+__all__ = ["CONSOLE", "PROGRESS", "progress", "say"]
 
 #: The logger of user-facing lines.
 CONSOLE = logging.getLogger("ce2nce.console")
+#: The logger of progress lines (through the handler of :data:`CONSOLE`).
+PROGRESS = logging.getLogger("ce2nce.console.progress")
 
 
 class _StderrHandler(logging.Handler):
@@ -39,3 +45,8 @@ if not any(isinstance(handler, _StderrHandler) for handler in CONSOLE.handlers):
 def say(line: str) -> None:
     """Show one line to the user (stderr)."""
     CONSOLE.info(line)
+
+
+def progress(line: str) -> None:
+    """Show one progress line to the user (stderr); silenced by ``-q``."""
+    PROGRESS.info(line)

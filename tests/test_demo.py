@@ -41,3 +41,6 @@ def test_small_demo_runs_and_writes_valid_derivatives(tmp_path, capsys):
     captured = capsys.readouterr()
     assert str(out) in captured.out
     assert "no real T1w-nce and no synthetic T1w-nce" not in captured.err
+    # Progress while it runs, and no library's warning (ANTsPy's units warning, per image).
+    assert "ce2nce: 5/5 images done (" in captured.err
+    assert "NIftI" not in captured.out + captured.err

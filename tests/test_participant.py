@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import tomllib
 
 import nibabel as nib
@@ -16,6 +19,8 @@ from ce2nce_pipeline.config import RunConfig
 from ce2nce_pipeline.derivatives import software_versions
 from ce2nce_pipeline.science.templates import CROP_AFFINE, MNI2009C_AFFINE
 from ce2nce_pipeline.workflows.base import init_ce2nce_wf
+from ce2nce_pipeline.workflows.progress import RunProgress
+from ce2nce_pipeline.workflows.run import _report
 
 from .conftest import tree_checksums, write_dataset
 
@@ -79,22 +84,66 @@ def run(tmp_path_factory, colin27_2mm, brightened, checkpoint):
     out, work = root / "out", root / "work"
     argv = [str(bids), str(out), "participant", "-w", str(work), "--nprocs", "2"]
     argv += ["--model", str(checkpoint), "--device", "cpu"]
-    first = main(argv)
+    with contextlib.redirect_stderr(io.StringIO()) as first_stderr:
+        first = main(argv)
     registration_results = sorted(work.rglob("registration/result_registration.pklz"))
     stamps = {path: path.stat().st_mtime_ns for path in registration_results}
     crop = out / "sub-01/ses-M000/anat" / f"sub-01_ses-M000_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz"
     crop.unlink()  # a lost output is restored from the cache
-    second = main(argv)
+    with contextlib.redirect_stderr(io.StringIO()) as second_stderr:
+        second = main([*argv, "-q"])
     group = main([str(bids), str(out), "group"])
     return {
         "bids": bids, "out": out, "work": work, "codes": (first, second, group), "before": before,
         "stamps": stamps, "after": tree_checksums(bids),
+        "stderr": (first_stderr.getvalue(), second_stderr.getvalue()),
     }  # fmt: skip
 
 
 def test_exit_codes_and_input_untouched(run):
     assert run["codes"] == (0, 0, 0)
     assert run["after"] == run["before"]
+
+
+def test_progress_lines_per_stage_and_image_in_order(run):
+    """One line per finished stage of each image, the count of images done, then the summary."""
+    lines = [line for line in run["stderr"][0].splitlines() if line.startswith("ce2nce: ")]
+    assert lines[0] == "ce2nce: 3 T1w images to process (1 contrast-enhanced)"
+    assert lines[-1].startswith("ce2nce: 3 of 3 T1w image(s) processed; 0 failed, 0 rejected")
+    # Stages that depend on each other, in their order (a T1w-ce: two chains after t1-linear).
+    own = ["N4", "registration", "brain mask", "segmentation"]
+    synthetic = ["translation", "brain mask of the synthetic T1w-nce"]
+    synthetic += ["segmentation of the synthetic T1w-nce"]
+    chains = {
+        "sub-01_ses-M000_T1w": [own],
+        "sub-02_T1w": [own],
+        "sub-01_ses-M000_ce-gadolinium_T1w": [own, own[:2] + synthetic],
+    }
+    done = [re.fullmatch(r"ce2nce: (\d)/3 images done \((\S+) in (.+)\)", line) for line in lines]
+    done = [match for match in done if match]
+    assert [match[1] for match in done] == ["1", "2", "3"]
+    assert sorted(match[2] for match in done) == sorted(chains)
+    duration = r"\d\.\d s|\d+ s|\d+ min \d\d s"
+    for image, image_chains in chains.items():
+        finished = {
+            match[1]: index
+            for index, line in enumerate(lines)
+            if (match := re.fullmatch(rf"ce2nce: {image}: (.+) done in ({duration})", line))
+        }
+        stage_lines = [line for line in lines if line.startswith(f"ce2nce: {image}: ")]
+        assert len(finished) == len(stage_lines)  # each stage once, with its time
+        assert set(finished) == {stage for chain in image_chains for stage in chain}
+        for chain in image_chains:
+            assert [finished[stage] for stage in chain] == sorted(finished[s] for s in chain)
+        (count_line,) = [index for index, line in enumerate(lines) if f"done ({image} in " in line]
+        assert max(finished.values()) < count_line
+    # Nothing but ce2nce's own lines; no library's warning.
+    assert "NIftI" not in run["stderr"][0] and "Warning" not in run["stderr"][0]
+
+
+def test_quiet_run_prints_nothing_when_all_succeed(run):
+    assert run["codes"][1] == 0
+    assert run["stderr"][1] == ""
 
 
 def test_clinica_names_shapes_and_affines(run):
@@ -293,8 +342,17 @@ def test_a_failing_image_does_not_stop_the_others(tmp_path, colin27_2mm, colin27
     images[1].path.write_bytes(colin27_tiny.read_bytes()[:300])
     config = RunConfig(bids, tmp_path / "out", "participant", work_dir=tmp_path / "work")
     workflow = init_ce2nce_wf(config, images, software_versions())
-    with pytest.raises(RuntimeError):
-        workflow.run(plugin="Linear")
+    progress = RunProgress(workflow, images)
+    with pytest.raises(RuntimeError), contextlib.redirect_stderr(io.StringIO()) as stderr:
+        workflow.run(plugin="Linear", plugin_args={"status_callback": progress})
+    lines = stderr.getvalue().splitlines()
+    # The broken image fails at its first stage and counts as done; the other one finishes.
+    assert "ce2nce: sub-02_T1w: N4 failed" in lines
+    assert progress.failed == {images[1]: "N4"} and progress.done == 2
+    counts = [line for line in lines if " images done (" in line]
+    assert [line[: len("ce2nce: 1/2")] for line in counts] == ["ce2nce: 1/2", "ce2nce: 2/2"]
+    assert any(line.endswith(" images done (sub-02_T1w failed at N4)") for line in counts)
+    assert any(line.startswith("ce2nce: sub-01_T1w: segmentation done in ") for line in lines)
     assert (
         tmp_path / "out/sub-01/anat" / f"sub-01_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz"
     ).is_file()
@@ -307,6 +365,12 @@ def test_a_failing_image_does_not_stop_the_others(tmp_path, colin27_2mm, colin27
     from ce2nce_pipeline.workflows.base import images_in_crash_reports
 
     assert images_in_crash_reports(images, [report]) == [images[1]]
+    # ... and its line names the crash file.
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+        _report(config, 2, [images[1]], [], {crashes[0]: report})
+    failed_line = stderr.getvalue().splitlines()[1]
+    assert failed_line.startswith(f"ce2nce: failed: {images[1].path}: ")
+    assert failed_line.endswith(f"; crash file(s): {crashes[0]}")
 
 
 def test_every_citation_key_of_the_graph_has_a_reference():

@@ -37,6 +37,7 @@ def test_files_the_validator_rejects_are_skipped_and_listed(tmp_path, colin27_ti
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "ce2nce_pipeline.cli.run", str(bids), str(out), "participant"]
     argv += ["--mask-backend", "template", "--no-translation", "-w", str(tmp_path / "work")]
+    argv += ["-q"]  # the problems only: the summary and the rejected files, no progress lines
     run = subprocess.run(argv, env=_environment(), capture_output=True, text=True, timeout=580)
     assert run.returncode == 1, run.stderr  # some images were rejected
     assert "Traceback" not in run.stderr

@@ -58,13 +58,13 @@ def configure_training_logging(verbose: bool = False, quiet: bool = False) -> No
 
 
 def configure_nipype_logging(verbosity: int) -> None:
-    """nipype's workflow and interface logs: INFO from ``-vv`` on, else WARNING.
+    """nipype's workflow and interface logs: INFO from ``-v`` on, else WARNING.
 
     Worker processes (forkserver) read nipype's configuration afresh from
     ``NIPYPE_CONFIG_DIR``: they are given one with the chosen level, or they log every node at
     INFO.
     """
-    nipype_level = "INFO" if verbosity >= 2 else "WARNING"
+    nipype_level = "INFO" if verbosity >= 1 else "WARNING"
     config_dir = Path(tempfile.mkdtemp(prefix="ce2nce_nipype_"))
     (config_dir / "nipype.cfg").write_text(
         f"[logging]\nworkflow_level = {nipype_level}\ninterface_level = {nipype_level}\n"

@@ -99,7 +99,20 @@ def build_parser() -> OneLineParser:
         "--stop-on-first-crash", action="store_true", help="stop at the first failing node"
     )
     parser.add_argument("--version", action="version", version=f"ce2nce {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more logging: -v adds nipype's line per node, -vv every library's debug lines",
+    )
+    verbosity.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress lines: only failed and rejected images and errors",
+    )
     return parser
 
 
@@ -246,5 +259,5 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         group_by=args.group_by,
         skip_bids_validation=args.skip_bids_validation,
         stop_on_first_crash=args.stop_on_first_crash,
-        verbosity=args.verbose,
+        verbosity=-1 if args.quiet else args.verbose,
     )

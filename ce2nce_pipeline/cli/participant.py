@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import TYPE_CHECKING
 
 from ..config import RunConfig, TranslationModel
+from ..console import progress
 from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
     from ..workflows.base import RunEnvironment
-
-LOGGER = logging.getLogger("ce2nce")
 
 
 def check_translation_model(config: RunConfig, n_ce: int) -> TranslationModel | None:
@@ -85,7 +83,7 @@ def run_participant(config: RunConfig) -> int:
     with participant_run_guard(config):
         images, rejections = usable_images(config)
         n_ce = sum(image.is_contrast_enhanced for image in images)
-        LOGGER.info("%d T1w images to process (%d contrast-enhanced)", len(images), n_ce)
         translation = check_translation_model(config, n_ce)
         environment = resolve_environment(config)
+        progress(f"ce2nce: {len(images)} T1w images to process ({n_ce} contrast-enhanced)")
         return run_participant_level(config, images, rejections, translation, environment)

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+from ..console import PROGRESS
 from ..errors import Ce2nceError
 from ._logging import configure_logging, configure_nipype_logging
 from .parser import parse_args
@@ -21,13 +22,19 @@ SUBCOMMANDS = {
 
 
 def _configure_logging(verbosity: int) -> None:
-    """``-v``: INFO, ``-vv``: DEBUG and nipype's INFO; ce2nce's progress lines always."""
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    """ce2nce's progress lines, and no other library's below WARNING; ``-q``: no progress lines.
+
+    ``-v``: every library's INFO and nipype's line per node; ``-vv``: DEBUG.
+    """
+    level = {-1: logging.WARNING, 0: logging.WARNING, 1: logging.INFO}.get(
+        verbosity, logging.DEBUG
+    )
+    progress_level = logging.WARNING if verbosity < 0 else logging.INFO
     configure_logging(
         level,
         fmt="%(asctime)s %(name)s %(levelname)s: %(message)s",
         libraries=level,
-        loggers={"ce2nce": min(level, logging.INFO)},
+        loggers={"ce2nce": min(level, progress_level), PROGRESS.name: progress_level},
     )
     configure_nipype_logging(verbosity)
 

@@ -279,6 +279,21 @@ def _resample_to_image(
     return out > 0.5 if volume.dtype == bool else out.astype(np.float32)
 
 
+def _ants_image(image: nib.Nifti1Image):
+    """The antspyx image of a 3D NIfTI image, its units stated (mm, s) where they were unknown.
+
+    ANTsPy assumes exactly these for unknown units, but says so on stdout for every image.
+    """
+    import ants
+
+    spatial, temporal = image.header.get_xyzt_units()
+    header = image.header.copy()
+    header.set_xyzt_units(
+        "mm" if spatial == "unknown" else spatial, "sec" if temporal == "unknown" else temporal
+    )
+    return ants.from_nibabel_nifti(nib.Nifti1Image(image.dataobj, image.affine, header))
+
+
 def _register_to_mni(image: nib.Nifti1Image) -> np.ndarray:
     """World -> MNI affine of ``image`` by a quick antspyx affine registration (4 mm)."""
     import ants
@@ -290,9 +305,9 @@ def _register_to_mni(image: nib.Nifti1Image) -> np.ndarray:
     res = (_REGISTRATION_RESOLUTION_MM,) * 3
     data = np.asarray(image.dataobj, dtype=np.float32)
     moving_nib = nib.Nifti1Image(data, image.affine)
-    fixed = ants.resample_image(ants.from_nibabel_nifti(template), res, False, 0)
-    fixed_mask = ants.resample_image(ants.from_nibabel_nifti(mask), res, False, 1)
-    moving = ants.resample_image(ants.from_nibabel_nifti(moving_nib), res, False, 0)
+    fixed = ants.resample_image(_ants_image(template), res, False, 0)
+    fixed_mask = ants.resample_image(_ants_image(mask), res, False, 1)
+    moving = ants.resample_image(_ants_image(moving_nib), res, False, 0)
     previous_seed = ants.config._random_seed
     ants.config._random_seed = 20240315
     try:

@@ -36,6 +36,22 @@ def image_stem(image: T1wImage) -> str:
     return node_safe(image.image_id.removeprefix(f"sub-{image.subject}").lstrip("_")) or "t1w"
 
 
+#: The sub-workflows of one image's branch, each named ``<prefix>_<image stem>_wf`` (the ce
+#: image's stem for a pair's union mask).
+BRANCH_PREFIXES = (
+    "t1_linear", "ds_t1_linear", "brain_mask", "segmentation", "ds_tissues",
+    "translate", "ds_synthetic", "brain_mask_synthetic", "segmentation_synthetic",
+    "ds_tissues_synthetic", "union_mask", "ds_union_mask",
+)  # fmt: skip
+
+
+def branch_name(prefix: str, image: T1wImage) -> str:
+    """The name of one sub-workflow of an image's branch (``t1_linear_ses_M000_ce_gd_wf``)."""
+    if prefix not in BRANCH_PREFIXES:
+        raise ValueError(f"{prefix!r} is not one of {BRANCH_PREFIXES}")
+    return f"{prefix}_{image_stem(image)}_wf"
+
+
 def images_in_crash_reports(images: Sequence[T1wImage], reports: Sequence[str]) -> list[T1wImage]:
     """The images whose branch a nipype crash report names (``sub_X_wf.<stage>_<stem>_wf.``)."""
     return [
@@ -100,23 +116,22 @@ def _add_image_branch(
     workflow: pe.Workflow, image: T1wImage, settings: _SubjectSettings
 ) -> tuple[pe.Workflow, pe.Workflow]:
     """t1-linear, brain mask and tissues of one image; returns its t1-linear and mask graphs."""
-    stem = image_stem(image)
-    t1_linear_wf = init_t1_linear_wf(name=f"t1_linear_{stem}_wf")
+    t1_linear_wf = init_t1_linear_wf(name=branch_name("t1_linear", image))
     t1_linear_wf.inputs.inputnode.t1w = str(image.path)
     ds_t1_linear_wf = init_ds_t1_linear_wf(
         output_dir=settings.output_dir,
         source_entities=image.output_entities,
         source_relpath=image.relative_path,
         software_versions=settings.software_versions,
-        name=f"ds_t1_linear_{stem}_wf",
+        name=branch_name("ds_t1_linear", image),
     )
-    brain_mask_wf = settings.brain_mask_wf(f"brain_mask_{stem}_wf")
-    segmentation_wf = settings.segmentation_wf(f"segmentation_{stem}_wf")
+    brain_mask_wf = settings.brain_mask_wf(branch_name("brain_mask", image))
+    segmentation_wf = settings.segmentation_wf(branch_name("segmentation", image))
     ds_tissues_wf = init_ds_tissues_wf(
         output_dir=settings.output_dir,
         source_entities=image.output_entities,
         sources=[source_uri(image.relative_path)],
-        name=f"ds_tissues_{stem}_wf",
+        name=branch_name("ds_tissues", image),
     )
     workflow.connect([
         (t1_linear_wf, ds_t1_linear_wf, [
@@ -141,7 +156,6 @@ def _add_translation_branch(
     model: TranslationModel,
 ) -> None:
     """Translation of a T1w-ce, the synthetic image's own brain mask and its tissues."""
-    stem = image_stem(image)
     translate_wf = init_translate_wf(
         checkpoint=str(model.checkpoint),
         architecture=model.architecture,
@@ -151,7 +165,7 @@ def _add_translation_branch(
         output_resampling=model.output_resampling,
         device=settings.environment.device,
         num_threads=settings.omp_nthreads,
-        name=f"translate_{stem}_wf",
+        name=branch_name("translate", image),
     )
     ds_synthetic_wf = init_ds_synthetic_wf(
         output_dir=settings.output_dir,
@@ -159,16 +173,18 @@ def _add_translation_branch(
         source_relpath=image.relative_path,
         model=model.sidecar(),
         software_versions=settings.software_versions,
-        name=f"ds_synthetic_{stem}_wf",
+        name=branch_name("ds_synthetic", image),
     )
-    synthetic_segmentation_wf = settings.segmentation_wf(f"segmentation_synthetic_{stem}_wf")
-    synthetic_mask_wf = settings.brain_mask_wf(f"brain_mask_synthetic_{stem}_wf")
+    synthetic_segmentation_wf = settings.segmentation_wf(
+        branch_name("segmentation_synthetic", image)
+    )
+    synthetic_mask_wf = settings.brain_mask_wf(branch_name("brain_mask_synthetic", image))
     ds_synthetic_tissues_wf = init_ds_tissues_wf(
         output_dir=settings.output_dir,
         source_entities=image.output_entities,
         sources=[source_uri(image.relative_path)],
         desc="synthetic",
-        name=f"ds_tissues_synthetic_{stem}_wf",
+        name=branch_name("ds_tissues_synthetic", image),
     )
     workflow.connect([
         (t1_linear_wf, translate_wf, [("outputnode.t1w_crop", "inputnode.t1w_crop")]),
@@ -197,13 +213,12 @@ def _add_union_masks(
 ) -> None:
     """The union of the brain masks of each ce/nce pair of a session."""
     for pair in pair_images(images):
-        stem = image_stem(pair.ce)
-        union_mask_wf = init_union_mask_wf(name=f"union_mask_{stem}_wf")
+        union_mask_wf = init_union_mask_wf(name=branch_name("union_mask", pair.ce))
         ds_union_mask_wf = init_ds_union_mask_wf(
             output_dir=output_dir,
             source_entities=pair.ce.output_entities,
             sources=[source_uri(pair.nce.relative_path), source_uri(pair.ce.relative_path)],
-            name=f"ds_union_mask_{stem}_wf",
+            name=branch_name("ds_union_mask", pair.ce),
         )
         mask_nce, mask_ce = masks[str(pair.nce.path)], masks[str(pair.ce.path)]
         workflow.connect([

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..bids import T1wImage
 from ..bids_validation import ValidatorIssue
 from ..config import RunConfig, TranslationModel
-from ..console import say
+from ..console import progress, say
 from ..errors import Ce2nceError, InvalidInputError
 from .base import RunEnvironment
 
@@ -128,12 +128,15 @@ def _expected_crop(config: RunConfig, image: T1wImage) -> Path:
     return derivative_dir(config.output_dir, entities) / name
 
 
-def _run_graph(workflow, config: RunConfig) -> bool:
-    """Run the nipype graph; return False when some node failed."""
+def _run_graph(workflow, config: RunConfig, images: Sequence[T1wImage]) -> bool:
+    """Run the nipype graph, a progress line per finished stage; False when some node failed."""
     from ..errors import DiskFullError, disk_full_message
     from ..workers import prepare_forkserver
+    from .progress import RunProgress
 
     settings = config.plugin_settings()
+    if config.plugin != "SLURMGraph":  # a graph-submission plugin reports no node's status
+        settings["plugin_args"].setdefault("status_callback", RunProgress(workflow, images))
     if settings["plugin_args"].get("mp_context") == "forkserver":
         prepare_forkserver()
     try:
@@ -210,21 +213,21 @@ def _run_in_work_dir(
             citation_text(collect_descriptions(workflow)),
         )
         started = time.time()
-        return _run_graph(workflow, run_config), started
+        return _run_graph(workflow, run_config, images), started
 
 
 def _failed_images(
     config: RunConfig, images: Sequence[T1wImage], started: float
-) -> tuple[list[T1wImage], list[str]]:
-    """Images without a fresh t1-linear output or named by a crash report; the reports."""
+) -> tuple[list[T1wImage], dict[Path, str]]:
+    """Images without a fresh t1-linear output or named by a crash report; the reports' texts."""
     from .base import images_in_crash_reports
 
-    crash_reports = [
-        path.read_text(errors="replace")
-        for path in (config.output_dir / "logs").glob("crash-*.txt")
+    crash_reports = {
+        path: path.read_text(errors="replace")
+        for path in sorted((config.output_dir / "logs").glob("crash-*.txt"))
         if path.stat().st_mtime >= started - 1
-    ]
-    crashed = images_in_crash_reports(images, crash_reports)
+    }
+    crashed = images_in_crash_reports(images, list(crash_reports.values()))
     failed = [
         image
         for image in images
@@ -240,12 +243,16 @@ def _report(
     n_images: int,
     failed: list[T1wImage],
     rejections: list[str],
-    crash_reports: list[str],
+    crash_reports: dict[Path, str],
 ) -> None:
-    """The summary line, then one line per rejected and per failed image, on stderr."""
+    """The summary line, then one line per rejected and per failed image, on stderr.
+
+    Each failed image's line names its crash files. A run without a problem shows its summary
+    as a progress line (``-q`` leaves it out).
+    """
     from .base import images_in_crash_reports
 
-    say(
+    (say if failed or rejections else progress)(
         f"ce2nce: {n_images - len(failed)} of {n_images + len(rejections)} T1w image(s) "
         f"processed; {len(failed)} failed, {len(rejections)} rejected; outputs in "
         f"{config.output_dir}"
@@ -254,13 +261,18 @@ def _report(
     for line in rejections:
         say(f"ce2nce: rejected: {line}")
     for image in failed:
-        reasons = [
-            _failure_reason(report)
-            for report in crash_reports
+        reports = {
+            path: report
+            for path, report in crash_reports.items()
             if images_in_crash_reports([image], [report])
-        ]
-        reason = next((reason for reason in reasons if reason), None)
-        say(f"ce2nce: failed: {image.path}" + (f": {reason}" if reason else ""))
+        }
+        reason = next(filter(None, map(_failure_reason, reports.values())), None)
+        crash_files = ", ".join(map(str, reports))
+        say(
+            f"ce2nce: failed: {image.path}"
+            + (f": {reason}" if reason else "")
+            + (f"; crash file(s): {crash_files}" if crash_files else "")
+        )
 
 
 def run_participant_level(

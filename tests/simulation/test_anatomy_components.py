@@ -42,7 +42,7 @@ def test_t1_linear_grid_is_mni_space():
     assert not is_template_grid(colin27(3.0))
 
 
-def test_native_registration_recovers_a_known_shift_and_scale():
+def test_native_registration_recovers_a_known_shift_and_scale(capsys):
     template = nib.load(nilearn_template_path())
     data = np.asarray(template.dataobj, dtype=np.float32)[::3, ::3, ::3]
     affine = template.affine.copy()
@@ -56,6 +56,10 @@ def test_native_registration_recovers_a_known_shift_and_scale():
     error = (anatomy.vox2mni @ corners - expected @ corners)[:3]
     assert np.abs(error).max() < 3.0
     assert anatomy.space == "native" and anatomy.registration_seconds > 0
+    # The units are stated to ANTsPy (the template's time units are unknown): it prints nothing.
+    assert nib.load(nilearn_template_path()).header.get_xyzt_units()[1] == "unknown"
+    captured = capsys.readouterr()
+    assert "NIftI" not in captured.out + captured.err
 
 
 def test_build_anatomy_rejects_bad_input():
