@@ -94,7 +94,7 @@ def test_images_use_bids_entity_order(written):
     synthetic = f"sub-01_ses-M000_ce-gadolinium_{SPACE}_res-1x1x1_desc-synthetic_T1w.nii.gz"
     assert synthetic in names
     # Clinica's order (desc before res) is for CAPS folders only.
-    assert not [name for name in names if "_desc-Crop_res-" in name or "_desc-synthetic_res-" in name]
+    assert not [name for name in names if "_desc-Crop_res-" in name or "synthetic_res-" in name]
 
 
 def test_bidsignore_hides_no_image(written):
