@@ -96,19 +96,31 @@ class Ce2nce(Pipeline):
             )
 
     def _build_input_node(self) -> None:
-        """Find the visits' T1w images, check them and the t1-linear outputs to reuse."""
+        """Find the visits' T1w images, check them and the t1-linear outputs to reuse.
+
+        A corrupt image is left out alone; a corrupt t1-linear output in the CAPS leaves out
+        its whole visit (nothing of it is written), each with one line.
+        """
         self._items: dict[str, list[CapsImage]] = {}
         for visit in self.visits:
-            for image in self._visit_images().get(visit, []):
-                try:
-                    check_t1w(image.path)
-                    item = CapsImage(image, reusable_crop(self.caps_directory, image))
-                except InvalidInputError as error:
-                    self._reject(str(error))
-                    continue
-                if item.reused_crop is not None:
-                    LOGGER.info("ce2nce: reusing %s", item.reused_crop)
-                self._items.setdefault(image.subject, []).append(item)
+            try:
+                crops = {
+                    image: reusable_crop(self.caps_directory, image)
+                    for image in self._visit_images().get(visit, [])
+                }
+            except InvalidInputError as error:
+                self._reject(f"{visit.subject} {visit.session} left out: {error}")
+                continue
+            for image, crop in crops.items():
+                if crop is None:
+                    try:
+                        check_t1w(image.path)
+                    except InvalidInputError as error:
+                        self._reject(str(error))
+                        continue
+                else:
+                    LOGGER.info("ce2nce: reusing %s", crop)
+                self._items.setdefault(image.subject, []).append(CapsImage(image, crop))
 
     def _build_core_nodes(self) -> None:
         from .graph import init_caps_subject_wf
