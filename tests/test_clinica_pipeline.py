@@ -74,7 +74,7 @@ def test_clinica_run_lists_and_parses_ce2nce():
 
 
 def test_console_script_is_clinicas_command_line_with_ce2nce(tmp_path):
-    command = "from ce2nce_pipeline.clinica.cli import main; main()"
+    command = "from ce2nce_pipeline.clinica import main; main()"
     result = subprocess.run(
         [sys.executable, "-c", command, "run", "ce2nce", "-h"],
         cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,

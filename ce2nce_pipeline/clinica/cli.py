@@ -1,8 +1,9 @@
 """``ce2nce-clinica run ce2nce BIDS_DIRECTORY CAPS_DIRECTORY``: Clinica's command line with ce2nce.
 
 Clinica's ``run`` group lists a fixed set of pipelines; importing this module adds ``ce2nce`` to
-it (Clinica's ``clinica_pipeline`` decorator), and :func:`main` then runs Clinica's own command
-line, so every other Clinica command keeps working through ``ce2nce-clinica``.
+it (Clinica's ``clinica_pipeline`` decorator), and :func:`ce2nce_pipeline.clinica.main` then
+runs Clinica's own command line, so every other Clinica command keeps working through
+``ce2nce-clinica``.
 """
 
 from __future__ import annotations
@@ -109,9 +110,3 @@ def cli(
         click.echo(f"ce2nce: {len(failed)} visit(s) not done: {', '.join(failed)}", err=True)
         sys.exit(1)
 
-
-def main() -> None:
-    """Clinica's command line, with ``ce2nce`` among its pipelines."""
-    from clinica.cmdline import main as clinica_main
-
-    clinica_main()
