@@ -6,8 +6,9 @@
 #   make default-model
 # and to train the full-resolution model on real pairs (docs/full_resolution_model.md):
 #   make full-resolution-model
-# Both create .venv (pinned packages; torch 2.13.0 CPU where the machine provides it) and the
-# Debian package mricron-data (Colin27), asking sudo for apt-get when not root.
+# Both create .venv (pinned packages; torch 2.13.0 CPU where the machine provides it; Clinica
+# 0.12.0, the clinica extra, so that the tests of `ce2nce-clinica` run) and the Debian package
+# mricron-data (Colin27), asking sudo for apt-get when not root.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,7 +20,7 @@ COLIN27 := /usr/share/mricron/templates/ch2.nii.gz
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -e '.[test,clinica]'
 	touch $@
 
 install: $(VENV)/.installed system-deps
