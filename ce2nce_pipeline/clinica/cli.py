@@ -9,6 +9,7 @@ runs Clinica's own command line, so every other Clinica command keeps working th
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from clinica import option
@@ -107,6 +108,10 @@ def cli(
         raise click.ClickException(str(error)) from None
     failed = pipeline.failed_visits()
     if failed:
-        click.echo(f"ce2nce: {len(failed)} visit(s) not done: {', '.join(failed)}", err=True)
+        click.echo(
+            f"ce2nce: {len(failed)} visit(s) not done: {', '.join(failed)} (reasons above; "
+            f"crash files, if any, in {Path(pipeline.base_dir) / 'crashes'})",
+            err=True,
+        )
         sys.exit(1)
 

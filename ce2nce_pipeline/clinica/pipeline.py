@@ -5,7 +5,6 @@ This module imports Clinica (the ``clinica`` extra); nothing else in ce2nce does
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -13,11 +12,10 @@ from clinica.dataset import Visit
 from clinica.pipelines.engine import Pipeline
 
 from ..bids import T1wImage, collect_t1w_images
+from ..console import say
 from ..errors import InvalidInputError
 from ..image_checks import check_t1w
 from .caps import CapsImage, ce2nce_done_marks, check_caps_folder, check_sessions, reusable_crop
-
-LOGGER = logging.getLogger("ce2nce")
 
 #: Pipeline parameters and their defaults (the command line's options).
 DEFAULT_PARAMETERS: dict[str, object] = {
@@ -56,7 +54,6 @@ class Ce2nce(Pipeline):
             **kwargs,
         )
         self._discovered: dict[Visit, list[T1wImage]] | None = None
-        self._translation = None
         self.rejected: list[str] = []
         self._reset_execution_config()
 
@@ -119,7 +116,7 @@ class Ce2nce(Pipeline):
                         self._reject(str(error))
                         continue
                 else:
-                    LOGGER.info("ce2nce: reusing %s", crop)
+                    say(f"ce2nce: reusing {crop}")
                 self._items.setdefault(image.subject, []).append(CapsImage(image, crop))
 
     def _build_core_nodes(self) -> None:
@@ -187,7 +184,7 @@ class Ce2nce(Pipeline):
 
     def _reject(self, line: str) -> None:
         self.rejected.append(line)
-        LOGGER.error("ce2nce: rejected: %s", line)
+        say(f"ce2nce: rejected: {line}")
 
     def _settings(self):
         """Model, backends and device checked once, as ``ce2nce ... participant`` does."""
