@@ -19,6 +19,8 @@ pytest.importorskip("clinica", reason="the clinica extra is not installed: pip i
 
 from clinica.utils.testing_utils import build_caps_directory  # noqa: E402
 
+from ce2nce_pipeline.science.templates import CROP_AFFINE  # noqa: E402
+
 from .conftest import tree_checksums, write_dataset  # noqa: E402
 from .training import colin_nce  # noqa: E402
 
@@ -99,9 +101,9 @@ def runs(tmp_path_factory, colin27_2mm, identity_checkpoint):
         root / "caps", {"pipelines": {"t1_linear": {}}, "subjects": {"sub-02": ["ses-M000"]}}
     )
     _update_json(caps / "dataset_description.json", BIDSVersion="1.10.0")
-    crop, affine = colin_nce()
+    crop, _ = colin_nce()  # Colin27 is in MNI space: its crop box is a t1-linear-like image
     reused = caps / "subjects/sub-02/ses-M000/t1_linear" / REUSED_CROP
-    nib.save(nib.Nifti1Image(crop, affine), reused)
+    nib.save(nib.Nifti1Image(crop, CROP_AFFINE), reused)
     before = tree_checksums(bids)
     options = ["--model", identity_checkpoint, "--mask-backend", "template", "-np", "2",
                "-wd", root / "work"]  # fmt: skip

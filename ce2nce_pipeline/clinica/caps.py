@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..bids import T1wImage, derivative_dir, derivative_name
 from ..errors import InvalidInputError
-from ..science.templates import CROP_SHAPE, TEMPLATE_SPACE
+from ..science.templates import CROP_AFFINE, CROP_SHAPE, TEMPLATE_SPACE
 
 #: Folder of each session's t1-linear outputs (Clinica's name).
 T1_LINEAR = "t1_linear"
@@ -140,7 +140,8 @@ def reusable_crop(caps_dir: Path, image: T1wImage) -> Path | None:
     import numpy as np
 
     try:
-        data = np.asarray(nib.load(path).dataobj)
+        image = nib.load(path)
+        data = np.asarray(image.dataobj)
     except Exception as error:  # nibabel raises many types for truncated files
         raise InvalidInputError(
             f"{path}: existing t1-linear output cannot be read ({type(error).__name__}); "
@@ -150,5 +151,11 @@ def reusable_crop(caps_dir: Path, image: T1wImage) -> Path | None:
         raise InvalidInputError(
             f"{path}: existing t1-linear output has shape {data.shape} or non-finite values, "
             f"not a {'x'.join(map(str, CROP_SHAPE))} cropped image; delete it to recompute it"
+        )
+    if not np.allclose(image.affine, CROP_AFFINE, atol=1e-3):
+        raise InvalidInputError(
+            f"{path}: existing t1-linear output is not on the t1-linear grid (origin "
+            f"{tuple(np.round(image.affine[:3, 3], 2).tolist())} mm, expected "
+            f"{tuple(CROP_AFFINE[:3, 3].tolist())}); delete it to recompute it"
         )
     return path

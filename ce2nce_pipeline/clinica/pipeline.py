@@ -206,6 +206,21 @@ class Ce2nce(Pipeline):
             omp_nthreads=config.omp_nthreads,
         )
 
+    def run(self, plugin=None, plugin_args=None, update_hash=False, bypass_check=False):
+        """Run as Clinica does, with MultiProc workers started by a fork server.
+
+        A worker forked from a process that already runs torch threads can deadlock in the
+        translation; ``ce2nce ... participant`` starts its workers the same way.
+        """
+        from ..workers import prepare_forkserver
+
+        plugin_args = dict(plugin_args or {})
+        if plugin in (None, "MultiProc"):
+            plugin_args.setdefault("mp_context", "forkserver")
+            if plugin_args["mp_context"] == "forkserver":
+                prepare_forkserver()
+        return super().run(plugin, plugin_args or None, update_hash, bypass_check)
+
     # -- no terminal prompts -------------------------------------------------------------------
     def _handle_cross_sectional_dataset(self) -> None:
         """Sessions were checked at construction: nothing to convert, nothing to ask."""
