@@ -8,9 +8,10 @@
 #   make full-resolution-model
 # and the HTML documentation (Sphinx, warnings as errors) into docs/_build/html:
 #   make docs
-# Both create .venv (pinned packages; torch 2.13.0 CPU where the machine provides it) and the
-# Debian packages mricron-data (Colin27) and graphviz (the documentation's graph), asking sudo
-# for apt-get when not root.
+# Both create .venv (pinned packages; torch 2.13.0 CPU where the machine provides it; Clinica
+# 0.12.0, the clinica extra, so that the tests of `ce2nce-clinica` run) and the Debian packages
+# mricron-data (Colin27) and graphviz (the documentation's graph), asking sudo for apt-get when
+# not root.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,7 +23,7 @@ COLIN27 := /usr/share/mricron/templates/ch2.nii.gz
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -e '.[test,clinica]'
 	touch $@
 
 install: $(VENV)/.installed system-deps

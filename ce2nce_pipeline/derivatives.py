@@ -12,17 +12,13 @@ from .io import atomic_write_json, atomic_write_text
 
 BIDS_VERSION = "1.10.0"
 PAPER_DOI = "10.1186/s12880-024-01242-3"
-#: ``desc`` values of images named in Clinica's entity order (``desc`` before ``res``).
-CLINICA_ORDER_DESCS = ("Crop", "synthetic")
-#: Files and folders the BIDS validator must skip: run logs, ANTs transforms (no BIDS suffix),
-#: and Clinica's names, whose ``desc`` comes before ``res`` where BIDS orders ``res`` first
-#: (the validator's glob does not take a wildcard inside an entity value, hence one line each).
+#: What the BIDS validator must skip because BIDS has no name for it yet: run logs, group
+#: tables, volume tables and ANTs transforms. Every image carries a BIDS name and is validated.
 BIDSIGNORE = (
     "logs/",
     "group",  # the validator ignores "group/" but not "group"
     "*_affine.mat",
     "*_volumes.tsv",
-    *(f"*_desc-{desc}_res-*" for desc in CLINICA_ORDER_DESCS),
 )
 
 

@@ -23,12 +23,12 @@ def test_small_demo_runs_and_writes_valid_derivatives(tmp_path, capsys):
     # CDW-like: every subject has a ce image, one session has no nce, others are pairs.
     assert len(ce) == 3 and len(nce) == 2 and len(pair_images(images)) == 2
     out = tmp_path / "derivatives" / "ce2nce"
-    crops = sorted(out.rglob("*_desc-Crop_res-1x1x1_T1w.nii.gz"))
+    crops = sorted(out.rglob("*_res-1x1x1_desc-Crop_T1w.nii.gz"))
     assert len(crops) == len(images)
     assert validate_dataset(tmp_path / "bids") == []
     assert validate_dataset(out) == []
     # Every ce image was translated by the shipped default model.
-    synthetic = sorted(out.rglob("*_desc-synthetic_res-1x1x1_T1w.nii.gz"))
+    synthetic = sorted(out.rglob("*_res-1x1x1_desc-synthetic_T1w.nii.gz"))
     assert len(synthetic) == 3
     sidecar = json.loads(synthetic[0].with_name(synthetic[0].name[:-7] + ".json").read_text())
     assert sidecar["TranslationModel"]["Model"] == DEFAULT_MODEL_NAME

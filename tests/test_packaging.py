@@ -100,5 +100,6 @@ def test_wheel_ships_the_default_model(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("weights.safetensors", "metadata.json", "MODEL_CARD.md"):
         assert f"ce2nce_pipeline/data/default_model/{name}" in names
+    assert "ce2nce_pipeline/clinica/info.json" in names  # Clinica's Pipeline reads it
     runs = " ".join(rest for keyword, rest in _dockerfile() if keyword == "RUN")
     assert "default_model_path" in runs  # the image build verifies the shipped checkpoint

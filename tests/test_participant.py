@@ -88,7 +88,7 @@ def run(tmp_path_factory, colin27_2mm, brightened, checkpoint):
         first = main(argv)
     registration_results = sorted(work.rglob("registration/result_registration.pklz"))
     stamps = {path: path.stat().st_mtime_ns for path in registration_results}
-    crop = out / "sub-01/ses-M000/anat" / f"sub-01_ses-M000_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz"
+    crop = out / "sub-01/ses-M000/anat" / f"sub-01_ses-M000_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz"
     crop.unlink()  # a lost output is restored from the cache
     with contextlib.redirect_stderr(io.StringIO()) as second_stderr:
         second = main([*argv, "-q"])
@@ -149,7 +149,7 @@ def test_quiet_run_prints_nothing_when_all_succeed(run):
 def test_clinica_names_shapes_and_affines(run):
     anat = run["out"] / "sub-01" / "ses-M000" / "anat"
     for stem in ("sub-01_ses-M000", "sub-01_ses-M000_ce-gadolinium"):
-        crop = nib.load(anat / f"{stem}_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz")
+        crop = nib.load(anat / f"{stem}_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz")
         registered = nib.load(anat / f"{stem}_{SPACE}_res-1x1x1_T1w.nii.gz")
         assert crop.shape == (169, 208, 179)
         np.testing.assert_array_equal(crop.affine, CROP_AFFINE)
@@ -162,7 +162,7 @@ def test_clinica_names_shapes_and_affines(run):
         )
         assert (anat / f"{stem}_{SPACE}_res-1x1x1_affine.mat").is_file()
     assert (
-        run["out"] / "sub-02/anat" / f"sub-02_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz"
+        run["out"] / "sub-02/anat" / f"sub-02_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz"
     ).is_file()
 
 
@@ -170,11 +170,11 @@ def test_ce_image_gets_a_synthetic_nce_with_its_model_recorded(run, checkpoint):
     from ce2nce_pipeline.models import read_metadata
 
     anat = run["out"] / "sub-01" / "ses-M000" / "anat"
-    stem = f"sub-01_ses-M000_ce-gadolinium_{SPACE}_desc-synthetic_res-1x1x1_T1w"
+    stem = f"sub-01_ses-M000_ce-gadolinium_{SPACE}_res-1x1x1_desc-synthetic_T1w"
     synthetic = nib.load(anat / f"{stem}.nii.gz")
     assert synthetic.shape == (169, 208, 179)
     np.testing.assert_array_equal(synthetic.affine, CROP_AFFINE)
-    crop = nib.load(anat / f"sub-01_ses-M000_ce-gadolinium_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz")
+    crop = nib.load(anat / f"sub-01_ses-M000_ce-gadolinium_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz")
     data, source = np.asarray(synthetic.dataobj), np.asarray(crop.dataobj)
     # Intensities are mapped back to the source's range, and the network changed the image.
     assert source.min() - 1e-3 <= data.min() and data.max() <= source.max() + 1e-3
@@ -277,7 +277,7 @@ def test_registered_head_overlaps_the_template_brain(run):
     template, _ = registration_template()
     brain = np.asarray(template.dataobj)[12:181, 13:221, 0:179] > 0
     anat = run["out"] / "sub-02" / "anat"
-    crop = np.asarray(nib.load(anat / f"sub-02_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz").dataobj)
+    crop = np.asarray(nib.load(anat / f"sub-02_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz").dataobj)
     # Colin27's brain (bright, non-zero) fills the template's brain after registration.
     inside = crop[brain]
     assert np.mean(inside > 0.2 * np.percentile(crop, 99)) > 0.9
@@ -290,7 +290,7 @@ def test_sidecars_and_dataset_description(run):
     assert description["GeneratedBy"][0]["Name"] == "ce2nce"
     assert description["SourceDatasets"][0]["URL"] == run["bids"].as_uri()
     sidecar = json.loads(
-        (out / f"sub-02/anat/sub-02_{SPACE}_desc-Crop_res-1x1x1_T1w.json").read_text()
+        (out / f"sub-02/anat/sub-02_{SPACE}_res-1x1x1_desc-Crop_T1w.json").read_text()
     )
     assert sidecar["Sources"] == ["bids:raw:sub-02/anat/sub-02_T1w.nii.gz"]
     assert sidecar["SpatialReference"] == "MNI152NLin2009cSym"
@@ -321,7 +321,7 @@ def test_second_run_recomputes_nothing_and_restores_lost_outputs(run):
     for path, stamp in run["stamps"].items():
         assert path.stat().st_mtime_ns == stamp, f"{path} was recomputed"
     anat = run["out"] / "sub-01" / "ses-M000" / "anat"
-    assert (anat / f"sub-01_ses-M000_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz").is_file()
+    assert (anat / f"sub-01_ses-M000_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz").is_file()
 
 
 def test_no_partial_files_left(run):
@@ -354,7 +354,7 @@ def test_a_failing_image_does_not_stop_the_others(tmp_path, colin27_2mm, colin27
     assert any(line.endswith(" images done (sub-02_T1w failed at N4)") for line in counts)
     assert any(line.startswith("ce2nce: sub-01_T1w: segmentation done in ") for line in lines)
     assert (
-        tmp_path / "out/sub-01/anat" / f"sub-01_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz"
+        tmp_path / "out/sub-01/anat" / f"sub-01_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz"
     ).is_file()
     assert not (tmp_path / "out/sub-02").exists()
     crashes = list((tmp_path / "out" / "logs").glob("crash-*.txt"))

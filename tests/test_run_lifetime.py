@@ -132,7 +132,7 @@ def test_sigterm_stops_the_workers_and_a_rerun_completes(dataset, tmp_path):
         _argv(dataset, out, work), env=_environment(), capture_output=True, text=True, timeout=580
     )
     assert rerun.returncode == 0, rerun.stderr
-    crop = out / "sub-01/anat" / f"sub-01_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz"
+    crop = out / "sub-01/anat" / f"sub-01_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz"
     assert crop.is_file()
     assert [path.name for path in out.rglob(".*")] == [".bidsignore"]
 

@@ -52,6 +52,6 @@ def test_files_the_validator_rejects_are_skipped_and_listed(tmp_path, colin27_ti
     ]
     (log,) = (out / "logs").glob("ce2nce_*_rejected.txt")
     assert log.read_text().splitlines() == rejected
-    assert (out / "sub-01/anat" / f"sub-01_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz").is_file()
+    assert (out / "sub-01/anat" / f"sub-01_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz").is_file()
     assert not (out / "sub-02").exists() and not (out / "sub-03").exists()
     assert tree_checksums(bids) == before

@@ -7,8 +7,8 @@ This is the one place that knows the participant level's file names (docs/output
 ==========================  ====================================================================
 stage                       file
 ==========================  ====================================================================
-t1-linear (real image)      ``<src>_SP_desc-Crop_res-1x1x1_T1w.nii.gz`` (+ ``.json``)
-synthetic nce (of a ce)     ``<ce src>_SP_desc-synthetic_res-1x1x1_T1w.nii.gz`` (+ ``.json``)
+t1-linear (real image)      ``<src>_SP_res-1x1x1_desc-Crop_T1w.nii.gz`` (+ ``.json``)
+synthetic nce (of a ce)     ``<ce src>_SP_res-1x1x1_desc-synthetic_T1w.nii.gz`` (+ ``.json``)
 brain mask (real image)     ``<src>_SP_res-1x1x1_desc-brain_mask.nii.gz``
 union mask (ce/nce pair)    ``<ce src>_SP_res-1x1x1_desc-union_mask.nii.gz``
 tissue maps (real)          ``<src>_SP_res-1x1x1_dseg.nii.gz``, ``…_volumes.tsv``,
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 SPACE = "space-MNI152NLin2009cSym"
 #: Suffix that marks a t1-linear output; every image of a session is found from these.
-CROP_SUFFIX = f"_{SPACE}_desc-Crop_res-1x1x1_T1w.nii.gz"
+CROP_SUFFIX = f"_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz"
 #: Source entities in BIDS order, as they appear in file names.
 SOURCE_KEYS: tuple[str, ...] = ("sub", "ses", "acq", "ce", "rec", "run")
 TISSUE_NAMES: tuple[str, ...] = ("GM", "WM", "CSF")
@@ -157,7 +157,7 @@ def derivative_paths(folder: Path, source: str, kind: str) -> ImageOutputs:
         raise ValueError(f"kind must be 'nce', 'ce' or 'synthetic', got {kind!r}")
     base = f"{source}_{SPACE}"
     if kind == "synthetic":
-        image = folder / f"{base}_desc-synthetic_res-1x1x1_T1w.nii.gz"
+        image = folder / f"{base}_res-1x1x1_desc-synthetic_T1w.nii.gz"
         mask = folder / f"{base}_res-1x1x1_desc-union_mask.nii.gz"
         dseg = folder / f"{base}_res-1x1x1_desc-synthetic_dseg.nii.gz"
         volumes = folder / f"{base}_res-1x1x1_desc-synthetic_volumes.tsv"
@@ -166,7 +166,7 @@ def derivative_paths(folder: Path, source: str, kind: str) -> ImageOutputs:
             for t in TISSUE_NAMES
         }
     else:
-        image = folder / f"{base}_desc-Crop_res-1x1x1_T1w.nii.gz"
+        image = folder / f"{base}_res-1x1x1_desc-Crop_T1w.nii.gz"
         mask = folder / f"{base}_res-1x1x1_desc-brain_mask.nii.gz"
         dseg = folder / f"{base}_res-1x1x1_dseg.nii.gz"
         volumes = folder / f"{base}_res-1x1x1_volumes.tsv"
@@ -209,7 +209,7 @@ def collect_sessions(
 ) -> tuple[list[SessionOutputs], list[str]]:
     """Find every session's images and stage outputs in a ce2nce derivatives dataset.
 
-    Sessions are found from t1-linear outputs (``…_desc-Crop_res-1x1x1_T1w.nii.gz``), and also
+    Sessions are found from t1-linear outputs (``…_res-1x1x1_desc-Crop_T1w.nii.gz``), and also
     from synthetic images whose ce has no t1-linear output left.
 
     Parameters
@@ -229,7 +229,7 @@ def collect_sessions(
     participants, wanted_sessions = set(participant_labels), set(session_labels)
     problems: list[str] = []
     sessions: list[SessionOutputs] = []
-    synthetic_suffix = f"_{SPACE}_desc-synthetic_res-1x1x1_T1w.nii.gz"
+    synthetic_suffix = f"_{SPACE}_res-1x1x1_desc-synthetic_T1w.nii.gz"
     for folder in _anat_folders(Path(output_dir)):
         sources: dict[str, dict[str, str]] = {}
         synthetic_sources: list[str] = []

@@ -7,9 +7,11 @@ Pairs come from either
   two HD-BET masks, whose union is used, as in the paper), ``split`` (``train`` or
   ``validation``; other values such as ``test`` are left out of training), ``pair_id``,
   ``participant_id`` and ``session_id``; other columns are ignored;
-- a **ce2nce output dataset**: every
-  ``*_ce-<label>_space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz`` is paired with the
-  file of the same name without the ``ce-<label>`` entity in the same folder.
+- a **ce2nce output dataset** or a **CAPS** folder: every
+  ``*_ce-<label>_space-MNI152NLin2009cSym_res-1x1x1_desc-Crop_T1w.nii.gz`` (BIDS entity order)
+  or ``*_ce-<label>_space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz`` (Clinica's
+  order, in a CAPS ``subjects/`` tree) is paired with the file of the same name without the
+  ``ce-<label>`` entity in the same folder.
 
 For the networks each volume is scaled to [0, 1] on its own (min-max, the paper, or
 white-matter: :mod:`ce2nce_pipeline.science.intensity`) and resampled to the network grid (128³
@@ -46,6 +48,7 @@ from ..science.resampling import (
 )
 
 __all__ = [
+    "CAPS_CE_CROP_GLOB",
     "CE_CROP_GLOB",
     "TRAIN",
     "VALIDATION",
@@ -75,8 +78,10 @@ def normalise_split(label: str) -> str:
     return _SPLIT_NAMES.get(label, label)
 
 
-#: Contrast-enhanced t1-linear outputs of a ce2nce (or Clinica) dataset.
-CE_CROP_GLOB = "*_ce-*_space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz"
+#: Contrast-enhanced t1-linear outputs of a ce2nce BIDS-Derivatives dataset (BIDS order).
+CE_CROP_GLOB = "*_ce-*_space-MNI152NLin2009cSym_res-1x1x1_desc-Crop_T1w.nii.gz"
+#: The same images in a CAPS folder, named as Clinica names them (``desc`` before ``res``).
+CAPS_CE_CROP_GLOB = "*_ce-*_space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz"
 _CE_ENTITY = re.compile(r"_ce-[A-Za-z0-9]+(?=_)")
 _ENTITY = re.compile(r"(?:^|_)(sub|ses)-([A-Za-z0-9]+)")
 
@@ -226,11 +231,19 @@ def read_pairs_tsv(path: str | os.PathLike[str]) -> list[ImagePair]:
     return pairs
 
 
-def find_dataset_pairs(root: str | os.PathLike[str]) -> list[ImagePair]:
-    """Pair the t1-linear outputs of a ce2nce output dataset.
+def _ce_crops(directory: Path) -> list[Path]:
+    """The T1w-ce t1-linear images of a ce2nce output dataset or of a CAPS ``subjects/`` tree."""
+    found = set(directory.glob(f"sub-*/**/{CE_CROP_GLOB}"))
+    found.update(directory.glob(f"subjects/sub-*/**/{CAPS_CE_CROP_GLOB}"))
+    return sorted(found)
 
-    Every ``*_ce-<label>_space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz`` under
-    ``sub-*/`` is paired with the file of the same name without ``_ce-<label>`` in the same
+
+def find_dataset_pairs(root: str | os.PathLike[str]) -> list[ImagePair]:
+    """Pair the t1-linear outputs of a ce2nce output dataset or of a CAPS folder.
+
+    Every ``*_ce-<label>_space-MNI152NLin2009cSym_res-1x1x1_desc-Crop_T1w.nii.gz`` under
+    ``sub-*/`` (or Clinica's ``..._desc-Crop_res-1x1x1_T1w.nii.gz`` under ``subjects/sub-*/``)
+    is paired with the file of the same name without ``_ce-<label>`` in the same
     folder; a ce image without that partner is skipped (logged).
 
     Returns
@@ -247,7 +260,7 @@ def find_dataset_pairs(root: str | os.PathLike[str]) -> list[ImagePair]:
     if not directory.is_dir():
         raise InvalidInputError(f"{directory}: not a folder (expected a ce2nce output dataset)")
     pairs, orphans = [], []
-    for ce in sorted(directory.glob(f"sub-*/**/{CE_CROP_GLOB}")):
+    for ce in _ce_crops(directory):
         nce = ce.with_name(_CE_ENTITY.sub("", ce.name, count=1))
         if not nce.is_file():
             orphans.append(ce.name)

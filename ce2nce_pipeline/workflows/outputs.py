@@ -30,22 +30,26 @@ def _t1_linear_metadata(source_relpath: str, software_versions: dict[str, str]) 
 
 
 def _t1_linear_sinks(
-    *, output_dir: str, source_entities: dict[str, str], metadata: dict
+    *, output_dir: str, source_entities: dict[str, str], metadata: dict | None, layout: dict
 ) -> tuple[pe.Node, pe.Node, pe.Node]:
-    """The sinks of the cropped image, the registered image and the affine, in that order."""
-    common = {"base_directory": output_dir, "source_entities": source_entities}
+    """The sinks of the cropped image, the registered image and the affine, in that order.
+
+    ``metadata`` ``None``: no JSON sidecars (a CAPS ``t1_linear`` folder, as Clinica writes it).
+    """
+    common = {"base_directory": output_dir, "source_entities": source_entities, **layout}
     ds_t1w_crop = pe.Node(
         DerivativesDataSink(
             suffix="T1w",
             space=TEMPLATE_SPACE,
             desc="Crop",
             res=RESOLUTION,
-            clinica_order=True,
             metadata={
                 **metadata,
                 "Description": "Bias-corrected T1w, affinely registered to MNI152NLin2009cSym "
                 "and cropped to 169x208x179 (Clinica t1-linear).",
-            },
+            }
+            if metadata is not None
+            else {},
             **common,
         ),
         name="ds_t1w_crop",
@@ -60,7 +64,9 @@ def _t1_linear_sinks(
                 **metadata,
                 "Description": "Bias-corrected T1w, affinely registered to MNI152NLin2009cSym "
                 "(193x229x193, Clinica t1-linear).",
-            },
+            }
+            if metadata is not None
+            else {},
             **common,
         ),
         name="ds_t1w_registered",
@@ -83,9 +89,14 @@ def init_ds_t1_linear_wf(
     source_entities: dict[str, str],
     source_relpath: str,
     software_versions: dict[str, str],
+    caps: bool = False,
     name: str = "ds_t1_linear_wf",
 ) -> pe.Workflow:
-    """Write the t1-linear outputs of one image with Clinica's names.
+    """Write the t1-linear outputs of one image (BIDS entity order: ``res`` before ``desc``).
+
+    With ``caps``, write them as Clinica's ``t1-linear`` does in a CAPS folder instead:
+    ``output_dir`` is the CAPS ``subjects/`` folder, the datatype folder is ``t1_linear``, names
+    put ``desc`` before ``res`` and no JSON sidecar is written.
 
     Parameters
     ----------
@@ -97,6 +108,8 @@ def init_ds_t1_linear_wf(
         Path of the source T1w relative to the input dataset root.
     software_versions
         Versions recorded in every sidecar.
+    caps
+        Clinica's CAPS layout and names.
     name
         Workflow name.
 
@@ -118,7 +131,8 @@ def init_ds_t1_linear_wf(
     ds_t1w_crop, ds_t1w_registered, ds_affine = _t1_linear_sinks(
         output_dir=output_dir,
         source_entities=source_entities,
-        metadata=_t1_linear_metadata(source_relpath, software_versions),
+        metadata=None if caps else _t1_linear_metadata(source_relpath, software_versions),
+        layout={"datatype": "t1_linear", "clinica_order": True} if caps else {},
     )
 
     workflow.connect([
@@ -137,6 +151,8 @@ def init_ds_synthetic_wf(
     source_relpath: str,
     model: dict[str, str],
     software_versions: dict[str, str],
+    datatype: str = "anat",
+    clinica_order: bool = False,
     name: str = "ds_synthetic_wf",
 ) -> pe.Workflow:
     """Write the synthetic T1w-nce of one T1w-ce (``desc-synthetic`` in place of ``desc-Crop``).
@@ -147,6 +163,9 @@ def init_ds_synthetic_wf(
         As :func:`init_ds_t1_linear_wf`; the entities are the T1w-ce's (``ce-`` kept).
     model
         The translation model as the sidecar records it (:meth:`.TranslationModel.sidecar`).
+    datatype, clinica_order
+        The folder under the session (a CAPS writes ``ce2nce``) and, with ``clinica_order``,
+        ``desc`` before ``res`` as Clinica names its cropped image.
     name
         Workflow name.
 
@@ -165,12 +184,14 @@ def init_ds_synthetic_wf(
             space=TEMPLATE_SPACE,
             desc="synthetic",
             res=RESOLUTION,
-            clinica_order=True,
+            datatype=datatype,
+            clinica_order=clinica_order,
             metadata={
                 "Description": "Synthetic non-contrast-enhanced T1w translated from the "
                 "contrast-enhanced T1w (Bottani et al. 2024), t1-linear space.",
                 "Sources": [source_uri(source_relpath)],
                 "SpatialReference": TEMPLATE_SPACE,
+                "SkullStripped": False,
                 "Resolution": RESOLUTION_DESCRIPTION,
                 "TranslationModel": model,
                 "ProcessingSoftwareVersions": software_versions,
@@ -203,6 +224,7 @@ def init_ds_tissues_wf(
     sources: list[str],
     desc: str | None = None,
     with_mask: bool = True,
+    datatype: str = "anat",
     name: str = "ds_tissues_wf",
 ) -> pe.Workflow:
     """Write the brain mask and tissue segmentation of one t1-linear image (BIDS entity order).
@@ -221,6 +243,8 @@ def init_ds_tissues_wf(
     with_mask
         Whether a brain mask of this image is written (``desc-brain_mask``, or
         ``desc-<desc>brain_mask`` for a synthetic image, which gets its own mask).
+    datatype
+        The folder under the session (a CAPS writes ``ce2nce``).
     name
         Workflow name.
 
@@ -233,6 +257,7 @@ def init_ds_tissues_wf(
     fields = ["mask", "gm_probseg", "wm_probseg", "csf_probseg", "dseg", "dseg_tsv", "volumes_tsv"]
     inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
     common = {"base_directory": output_dir, "source_entities": source_entities}
+    common["datatype"] = datatype
     metadata = {"Sources": sources, "SpatialReference": TEMPLATE_SPACE}
     metadata["Resolution"] = RESOLUTION_DESCRIPTION
     connections = []
@@ -265,9 +290,12 @@ def init_ds_union_mask_wf(
     output_dir: str,
     source_entities: dict[str, str],
     sources: list[str],
+    datatype: str = "anat",
     name: str = "ds_union_mask_wf",
 ) -> pe.Workflow:
     """Write the union brain mask of a ce/nce pair next to the ce image (``desc-union_mask``).
+
+    ``datatype`` is the folder under the session (a CAPS writes ``ce2nce``).
 
     Inputs
     ------
@@ -278,7 +306,9 @@ def init_ds_union_mask_wf(
     inputnode = pe.Node(niu.IdentityInterface(fields=["mask"]), name="inputnode")
     ds_union_mask = _sink(
         "ds_union_mask",
-        common={"base_directory": output_dir, "source_entities": source_entities},
+        common={
+            "base_directory": output_dir, "source_entities": source_entities, "datatype": datatype
+        },
         metadata={"Sources": sources, "Type": "Brain", "SpatialReference": TEMPLATE_SPACE,
                   "Resolution": RESOLUTION_DESCRIPTION},
         desc="union",

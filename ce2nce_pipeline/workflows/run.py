@@ -122,9 +122,7 @@ def _expected_crop(config: RunConfig, image: T1wImage) -> Path:
     from .outputs import RESOLUTION
 
     entities = image.output_entities
-    name = derivative_name(
-        entities, "T1w", ".nii.gz", TEMPLATE_SPACE, "Crop", RESOLUTION, clinica_order=True
-    )
+    name = derivative_name(entities, "T1w", ".nii.gz", TEMPLATE_SPACE, "Crop", RESOLUTION)
     return derivative_dir(config.output_dir, entities) / name
 
 

@@ -61,9 +61,9 @@ def write_real(
     folder = folder_of(output_dir, sub, ses)
     rng = np.random.default_rng(seed)
     image = rng.uniform(0.0, 1.0, SHAPE).astype(np.float32)
-    _save(image, folder / f"{src}_{SP}_desc-Crop_res-1x1x1_T1w.nii.gz")
+    _save(image, folder / f"{src}_{SP}_res-1x1x1_desc-Crop_T1w.nii.gz")
     raw = f"bids:raw:sub-{sub}/" + (f"ses-{ses}/" if ses else "") + f"anat/{src}_T1w.nii.gz"
-    (folder / f"{src}_{SP}_desc-Crop_res-1x1x1_T1w.json").write_text(
+    (folder / f"{src}_{SP}_res-1x1x1_desc-Crop_T1w.json").write_text(
         json.dumps({"Sources": [raw]}), encoding="utf-8"
     )
     if mask:
@@ -91,8 +91,8 @@ def write_synthetic(
     """Write a synthetic image, its sidecar, dseg, volumes and the pair's union mask."""
     folder = folder_of(output_dir, sub, ses)
     image = np.random.default_rng(seed).uniform(0.0, 1.0, SHAPE).astype(np.float32)
-    _save(image, folder / f"{ce_src}_{SP}_desc-synthetic_res-1x1x1_T1w.nii.gz")
-    (folder / f"{ce_src}_{SP}_desc-synthetic_res-1x1x1_T1w.json").write_text(
+    _save(image, folder / f"{ce_src}_{SP}_res-1x1x1_desc-synthetic_T1w.nii.gz")
+    (folder / f"{ce_src}_{SP}_res-1x1x1_desc-synthetic_T1w.json").write_text(
         json.dumps({"TranslationModel": model or MODEL}), encoding="utf-8"
     )
     union = np.zeros(SHAPE, dtype=np.uint8)

@@ -23,7 +23,7 @@ def test_real_nce_is_preferred_to_synthetic(tmp_path):
     assert (row["GM_cm3"], row["WM_cm3"], row["CSF_cm3"], row["TIV_cm3"]) == (600, 450, 250, 1300)
     assert row["source_kind"] == "nce" and not row["synthetic"]
     assert row["source_image"] == (
-        "sub-01/ses-M000/anat/sub-01_ses-M000_space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz"
+        "sub-01/ses-M000/anat/sub-01_ses-M000_space-MNI152NLin2009cSym_res-1x1x1_desc-Crop_T1w.nii.gz"
     )
     assert row[["model_architecture", "model_sha256"]].isna().all()
 

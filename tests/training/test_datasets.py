@@ -70,7 +70,7 @@ def test_tsv_errors_name_the_file_and_line(tmp_path):
 
 
 def test_dataset_pairs_ce_with_the_same_name_without_ce(tmp_path):
-    suffix = "space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz"
+    suffix = "space-MNI152NLin2009cSym_res-1x1x1_desc-Crop_T1w.nii.gz"
     anat = tmp_path / "sub-01" / "ses-M000" / "anat"
     for name in (f"sub-01_ses-M000_ce-gadolinium_{suffix}", f"sub-01_ses-M000_{suffix}"):
         save(anat / name, np.ones(SMALL))
@@ -83,6 +83,17 @@ def test_dataset_pairs_ce_with_the_same_name_without_ce(tmp_path):
     assert (pair.participant_id, pair.session_id) == ("sub-01", "ses-M000")
     with pytest.raises(InvalidInputError, match="no pair"):
         find_dataset_pairs(tmp_path / "sub-02")
+
+
+def test_dataset_pairs_from_a_caps_folder_in_clinicas_names(tmp_path):
+    suffix = "space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz"
+    t1_linear = tmp_path / "subjects" / "sub-01" / "ses-M000" / "t1_linear"
+    for name in (f"sub-01_ses-M000_ce-gadolinium_{suffix}", f"sub-01_ses-M000_{suffix}"):
+        save(t1_linear / name, np.ones(SMALL))
+    (pair,) = find_dataset_pairs(tmp_path)
+    assert pair.pair_id == "sub-01_ses-M000_ce-gadolinium"
+    assert pair.nce == t1_linear / f"sub-01_ses-M000_{suffix}"
+    assert (pair.participant_id, pair.session_id) == ("sub-01", "ses-M000")
 
 
 def pairs(count):

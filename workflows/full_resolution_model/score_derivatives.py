@@ -20,8 +20,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from score_pairs import score  # noqa: E402
 
-CROP = "_space-MNI152NLin2009cSym_desc-Crop_res-1x1x1_T1w.nii.gz"
-SYNTHETIC = "_space-MNI152NLin2009cSym_desc-synthetic_res-1x1x1_T1w.nii.gz"
+CROP = "_space-MNI152NLin2009cSym_res-1x1x1_desc-Crop_T1w.nii.gz"
+SYNTHETIC = "_space-MNI152NLin2009cSym_res-1x1x1_desc-synthetic_T1w.nii.gz"
 DSEG = "_space-MNI152NLin2009cSym_res-1x1x1{desc}_dseg.nii.gz"
 
 

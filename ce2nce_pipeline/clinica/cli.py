@@ -1,0 +1,117 @@
+"""``ce2nce-clinica run ce2nce BIDS_DIRECTORY CAPS_DIRECTORY``: Clinica's command line with ce2nce.
+
+Clinica's ``run`` group lists a fixed set of pipelines; importing this module adds ``ce2nce`` to
+it (Clinica's ``clinica_pipeline`` decorator), and :func:`ce2nce_pipeline.clinica.main` then
+runs Clinica's own command line, so every other Clinica command keeps working through
+``ce2nce-clinica``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from clinica import option
+from clinica.pipelines import cli_param
+from clinica.pipelines.engine import clinica_pipeline
+
+from ..config import MaskBackend, OutputResampling, SegBackend
+
+PIPELINE_NAME = "ce2nce"
+
+
+def _choices(literal) -> click.Choice:
+    from typing import get_args
+
+    return click.Choice(get_args(literal))
+
+
+@clinica_pipeline
+@click.command(name=PIPELINE_NAME)
+@cli_param.argument.bids_directory
+@cli_param.argument.caps_directory
+@cli_param.option_group.pipeline_specific_options
+@cli_param.option_group.option(
+    "--model",
+    type=click.Path(exists=True, file_okay=False, resolve_path=True),
+    help="Translation checkpoint folder (T1w-ce -> T1w-nce). Default: the shipped model.",
+)
+@cli_param.option_group.option(
+    "--no-translation", is_flag=True, help="Do not translate T1w-ce images (still processed)."
+)
+@cli_param.option_group.option(
+    "--output-resampling",
+    type=_choices(OutputResampling),
+    help="How a network on a coarser grid returns its output. Default: the checkpoint's.",
+)
+@cli_param.option_group.option(
+    "--mask-backend", type=_choices(MaskBackend), default="hdbet", show_default=True,
+    help="Brain masking.",
+)  # fmt: skip
+@cli_param.option_group.option(
+    "--seg-backend", type=_choices(SegBackend), default="ants", show_default=True,
+    help="Tissue segmentation (spm needs SPM12 and the MCR).",
+)  # fmt: skip
+@cli_param.option_group.option(
+    "--device", default="auto", show_default=True, help="Where the translation runs: "
+    "auto, cpu, cuda or cuda:N.",
+)  # fmt: skip
+@cli_param.option_group.common_pipelines_options
+@cli_param.option.subjects_sessions_tsv
+@cli_param.option.working_directory
+@option.global_option_group
+@option.n_procs
+@cli_param.option.caps_name
+def cli(
+    bids_directory: str,
+    caps_directory: str,
+    model: str | None = None,
+    no_translation: bool = False,
+    output_resampling: str | None = None,
+    mask_backend: str = "hdbet",
+    seg_backend: str = "ants",
+    device: str = "auto",
+    subjects_sessions_tsv: str | None = None,
+    working_directory: str | None = None,
+    n_procs: int | None = None,
+    caps_name: str | None = None,
+) -> None:
+    """T1w-ce to T1w-nce translation (Bottani et al. 2024) with t1-linear, brain masks and
+    tissue volumes, written to a CAPS.
+
+    Existing t1-linear outputs of the CAPS are reused; visits already done are skipped.
+    """
+    from ..errors import Ce2nceError
+    from .pipeline import Ce2nce
+
+    if model and no_translation:
+        raise click.UsageError("--model and --no-translation exclude each other")
+    parameters = {
+        "model": None if no_translation else (model or "default"),
+        "output_resampling": output_resampling,
+        "mask_backend": mask_backend,
+        "seg_backend": seg_backend,
+        "device": device,
+    }
+    try:
+        pipeline = Ce2nce(
+            bids_directory=bids_directory,
+            caps_directory=caps_directory,
+            tsv_file=subjects_sessions_tsv,
+            base_dir=working_directory,
+            parameters=parameters,
+            caps_name=caps_name,
+        )
+        pipeline.run(plugin="MultiProc", plugin_args={"n_procs": n_procs} if n_procs else None)
+    except Ce2nceError as error:
+        raise click.ClickException(str(error)) from None
+    failed = pipeline.failed_visits()
+    if failed:
+        click.echo(
+            f"ce2nce: {len(failed)} visit(s) not done: {', '.join(failed)} (reasons above; "
+            f"crash files, if any, in {Path(pipeline.base_dir) / 'crashes'})",
+            err=True,
+        )
+        sys.exit(1)
+

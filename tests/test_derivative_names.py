@@ -1,0 +1,113 @@
+"""Every name the participant graph writes is a BIDS name the validator checks and accepts."""
+
+from __future__ import annotations
+
+import fnmatch
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from ce2nce_pipeline.bids import T1wImage
+from ce2nce_pipeline.bids_validation import validate_dataset, validator_executable
+from ce2nce_pipeline.config import TranslationModel
+from ce2nce_pipeline.derivatives import BIDSIGNORE, write_dataset_description
+from ce2nce_pipeline.interfaces.bids_sink import DerivativesDataSink
+from ce2nce_pipeline.workflows.base import init_single_subject_wf
+
+SPACE = "space-MNI152NLin2009cSym"
+
+
+def _images(tmp_path):
+    return [
+        T1wImage(
+            tmp_path / "a.nii.gz",
+            "sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz",
+            {"subject": "01", "session": "M000"},
+        ),
+        T1wImage(
+            tmp_path / "b.nii.gz",
+            "sub-01/ses-M000/anat/sub-01_ses-M000_ce-gadolinium_T1w.nii.gz",
+            {"subject": "01", "session": "M000", "ceagent": "gadolinium"},
+            contrast_agent="gadolinium",
+        ),
+    ]
+
+
+def _inputs(tmp_path):
+    """A small image, a dseg table, a volumes table and an ANTs affine to store."""
+    image = tmp_path / "in.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((4, 4, 4), np.float32), np.eye(4)), image)
+    dseg_tsv = tmp_path / "in_dseg.tsv"
+    dseg_tsv.write_text("index\tname\n1\tCSF\n2\tGM\n3\tWM\n")
+    volumes = tmp_path / "in_volumes.tsv"
+    volumes.write_text("tissue\tvolume_cm3\nGM\t1.0\n")
+    affine = tmp_path / "in.mat"
+    affine.write_bytes(b"\0" * 64)
+    return {"ds_affine": affine, "ds_dseg_tsv": dseg_tsv, "ds_volumes": volumes}, image
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """Run every sink of a session's graph (a ce and a nce image, with translation)."""
+    tmp_path = tmp_path_factory.mktemp("names")
+    out = tmp_path / "out"
+    model = TranslationModel(
+        checkpoint=tmp_path,
+        architecture="res_unet",
+        weights_sha256="0" * 64,
+        normalisation="white-matter",
+        network_grid="128x128x128",
+        output_resampling="keep-detail",
+    )
+    workflow = init_single_subject_wf(
+        subject="01",
+        images=_images(tmp_path),
+        output_dir=str(out),
+        software_versions={"ce2nce": "test"},
+        translation=model,
+        mask_backend="template",
+    )
+    special, image = _inputs(tmp_path)
+    sinks = [
+        node
+        for node in (workflow.get_node(name) for name in workflow.list_node_names())
+        if isinstance(node.interface, DerivativesDataSink)
+    ]
+    for node in sinks:
+        node.interface.inputs.in_file = str(special.get(node.name, image))
+        node.interface.run()
+    bids = tmp_path / "bids"
+    bids.mkdir()
+    write_dataset_description(out, bids)
+    return out, len(sinks)
+
+
+def test_images_use_bids_entity_order(written):
+    out, count = written
+    anat = out / "sub-01" / "ses-M000" / "anat"
+    names = {path.name for path in anat.iterdir()}
+    assert count == 29 and len([n for n in names if not n.endswith(".json")]) == count
+    for stem in ("sub-01_ses-M000", "sub-01_ses-M000_ce-gadolinium"):
+        assert f"{stem}_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz" in names
+        assert f"{stem}_{SPACE}_res-1x1x1_T1w.nii.gz" in names
+    synthetic = f"sub-01_ses-M000_ce-gadolinium_{SPACE}_res-1x1x1_desc-synthetic_T1w.nii.gz"
+    assert synthetic in names
+    # Clinica's order (desc before res) is for CAPS folders only.
+    assert not [name for name in names if "_desc-Crop_res-" in name or "synthetic_res-" in name]
+
+
+def test_bidsignore_hides_no_image(written):
+    out, _ = written
+    patterns = (out / ".bidsignore").read_text().split()
+    assert tuple(patterns) == BIDSIGNORE
+    images = [path.name for path in out.rglob("*.nii.gz")]
+    assert len(images) == 21
+    hidden = [name for name in images if any(fnmatch.fnmatch(name, p) for p in patterns)]
+    assert hidden == []
+
+
+@pytest.mark.skipif(validator_executable() is None, reason="bids-validator-deno not installed")
+def test_the_validator_accepts_every_name(written):
+    out, _ = written
+    assert validate_dataset(out) == []
