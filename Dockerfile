@@ -43,21 +43,26 @@ RUN test -f /usr/share/mricron/templates/ch2.nii.gz \
          && rm -rf /var/lib/apt/lists/*; }
 
 WORKDIR /opt/ce2nce/src
-COPY setup.cfg pyproject.toml README.md ./
-COPY ce2nce_pipeline ./ce2nce_pipeline
 # One virtual environment, the same on every base (the slim image's python and Debian's python3).
+# The dependencies first, in a layer of their own that a change of the code leaves cached.
+COPY setup.cfg pyproject.toml ./
 RUN --mount=type=bind,source=containers/wheels,target=/wheels \
     python3 -m venv /opt/ce2nce/venv \
-    && torch_pin="torch==$(sed -n 's/^ *torch==//p' setup.cfg)" \
+    && python3 -c "import configparser as c, tomllib as t; p = c.ConfigParser(); p.read('setup.cfg'); print(p['options']['install_requires']); print(*t.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" >/tmp/requirements.txt \
     && if [ "$WHEELS" = local ]; then \
            set -- --no-index --find-links /wheels; \
        else \
            set -- --index-url "$INDEX_URL"; \
            if [ "$TORCH" = cpu ]; then \
-               /opt/ce2nce/venv/bin/pip install --index-url "$TORCH_CPU_INDEX_URL" "$torch_pin"; \
+               /opt/ce2nce/venv/bin/pip install --index-url "$TORCH_CPU_INDEX_URL" \
+                   "$(grep '^torch==' /tmp/requirements.txt)"; \
            fi; \
        fi \
-    && /opt/ce2nce/venv/bin/pip install "$@" . \
+    && /opt/ce2nce/venv/bin/pip install "$@" -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+COPY README.md ./
+COPY ce2nce_pipeline ./ce2nce_pipeline
+RUN /opt/ce2nce/venv/bin/pip install --no-deps --no-build-isolation . \
     && rm -rf build ./*.egg-info
 
 ENV PATH=/opt/ce2nce/venv/bin:$PATH \

@@ -10,17 +10,17 @@ index=${3:?index url}
 case "$source" in
 local)
     if ! ls "$wheels"/*.whl >/dev/null 2>&1; then
-        echo "ce2nce build: WHEELS=local but containers/wheels/ holds no wheel: run" \
-            "'containers/fetch_wheels.sh' on a machine with network first (make container-image" \
-            "does), or build with --build-arg WHEELS=pypi" >&2
+        echo "ce2nce build: WHEELS=local but containers/wheels/ holds no wheel: fetch them" \
+            "first on a machine with network (containers/build.sh does), or build with" \
+            "--build-arg WHEELS=pypi" >&2
         exit 1
     fi ;;
 pypi)
     if ! python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=20)" \
         "$index" >/dev/null 2>&1; then
-        echo "ce2nce build: cannot reach $index (no network in this build?): build on a" \
-            "machine with network, or fetch the wheels first (containers/fetch_wheels.sh) and" \
-            "build with --build-arg WHEELS=local" >&2
+        echo "ce2nce build: cannot reach $index (no network in this build?): build with" \
+            "network, or fetch the wheels into containers/wheels first (containers/build.sh" \
+            "does) and build with --build-arg WHEELS=local" >&2
         exit 1
     fi ;;
 *)
