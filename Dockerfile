@@ -32,9 +32,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     NIPYPE_NO_ET=1 \
-    MPLCONFIGDIR=/tmp/matplotlib \
-    CE2NCE_CONTAINER_TYPE=docker \
-    CE2NCE_CONTAINER_IMAGE=ce2nce:0.1.0
+    MPLCONFIGDIR=/tmp/matplotlib
 
 # Colin27 for ce2nce-demo and ce2nce simulate (a debootstrapped base already has it).
 RUN test -f /usr/share/mricron/templates/ch2.nii.gz \
@@ -83,7 +81,10 @@ RUN python -c "import ants, ce2nce_pipeline.science.templates as t; t.registrati
 # (docker run -u "$(id -u):$(id -g)", Apptainer) so that the outputs are theirs.
 RUN useradd --create-home --home-dir /home/ce2nce --uid 1000 ce2nce \
     && chmod 1777 /home/ce2nce
-ENV HOME=/home/ce2nce
+# The sidecars name the image (dataset_description.json, GeneratedBy.Container).
+ENV HOME=/home/ce2nce \
+    CE2NCE_CONTAINER_TYPE=docker \
+    CE2NCE_CONTAINER_IMAGE=ce2nce:0.1.0-${TORCH}
 USER ce2nce
 WORKDIR /home/ce2nce
 ENTRYPOINT ["ce2nce"]

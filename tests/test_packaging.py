@@ -132,3 +132,20 @@ def test_wheel_ships_the_default_model(tmp_path):
         assert f"ce2nce_pipeline/data/default_model/{name}" in names
     runs = " ".join(rest for keyword, rest in _dockerfile() if keyword == "RUN")
     assert "default_model_path" in runs  # the image build verifies the shipped checkpoint
+
+
+def test_cluster_recipe_passes_only_options_ce2nce_knows():
+    """The SLURM array task's ce2nce options exist, and its scripts parse as bash."""
+    import subprocess
+
+    from ce2nce_pipeline.cli.parser import build_parser
+
+    folder = ROOT / "workflows" / "slurm"
+    for script in ("submit.sh", "participant.sbatch", "group.sbatch"):
+        assert subprocess.run(["bash", "-n", str(folder / script)], check=False).returncode == 0
+    known = {option for action in build_parser()._actions for option in action.option_strings}
+    text = (folder / "participant.sbatch").read_text()
+    command = text[text.index("apptainer run") :]
+    used = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", command.split('"$CE2NCE_SIF"', 1)[1]))
+    assert used >= {"--participant-label", "--nprocs", "--plugin-args", "--device"}
+    assert used <= known, used - known
