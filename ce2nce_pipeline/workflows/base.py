@@ -19,6 +19,7 @@ from .outputs import (
     init_ds_union_mask_wf,
     source_uri,
 )
+from .scheduler import apply_scheduler_hints
 from .segmentation import init_tissue_segmentation_wf
 from .t1_linear import init_t1_linear_wf
 from .translate import init_translate_wf
@@ -340,6 +341,8 @@ def init_ce2nce_wf(
                 omp_nthreads=config.omp_nthreads,
             )
         ])  # fmt: skip
+    # nipype's SLURM and SGE plugins submit each node as a job: give it the node's hints.
+    apply_scheduler_hints(workflow, config.plugin)
     return workflow
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from nipype.interfaces.utility import IdentityInterface
 from nipype.pipeline import engine as pe
 
 __all__ = ["apply_scheduler_hints", "job_arguments"]
@@ -38,7 +39,8 @@ def apply_scheduler_hints(workflow: pe.Workflow, plugin: str) -> int:
     count = 0
     for name in workflow.list_node_names():
         node = workflow.get_node(name)
-        if node.run_without_submitting:
+        # Sinks run in the main process; identity nodes are removed before the run.
+        if node.run_without_submitting or isinstance(node.interface, IdentityInterface):
             continue
         arguments = job_arguments(plugin, node.mem_gb, node.n_procs)
         for key, value in arguments.items():

@@ -79,6 +79,27 @@ def test_heavy_nodes_declare_threads_and_memory(tmp_path, config):
     assert {node.mem_gb for node in by_kind["translate"]} == {4.0}  # a full-grid network
     # The mask node's torch threads are the ones it declares.
     assert {node.inputs.num_threads for node in by_kind["brain_mask"]} == {3}
+    # nipype's SLURM plugin reads only each node's sbatch_args: they carry the hints.
+    assert {node.plugin_args["sbatch_args"] for node in by_kind["n4_correction"]} == {
+        "--mem=1024M --cpus-per-task=3"
+    }
+    assert {node.plugin_args["sbatch_args"] for node in by_kind["brain_mask"]} == {
+        "--mem=2560M --cpus-per-task=3"
+    }
+    sinks = [node for node in nodes if node.name.startswith("ds_")]
+    assert sinks and not any(node.plugin_args for node in sinks)  # they run in the main process
+
+
+def test_scheduler_arguments_keep_a_nodes_own_and_leave_multiproc_alone():
+    from ce2nce_pipeline.workflows.scheduler import apply_scheduler_hints, job_arguments
+
+    assert job_arguments("SGE", 1.8, 2) == {"qsub_args": "-l h_vmem=1844M"}
+    assert job_arguments("MultiProc", 1.8, 2) == job_arguments("SLURMGraph", 1.8, 2) == {}
+    workflow = brain_mask.init_brain_mask_wf(backend="template")
+    node = workflow.get_node("brain_mask")
+    node.plugin_args = {"sbatch_args": "--qos=long"}
+    assert apply_scheduler_hints(workflow, "SLURM") == 1  # not the input and output nodes
+    assert node.plugin_args["sbatch_args"] == "--mem=717M --cpus-per-task=1 --qos=long"
 
 
 def test_template_mask_declares_one_thread(tmp_path):
