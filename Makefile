@@ -12,7 +12,7 @@
 # Debian 12 and the wheels fetched here (both cached in ~/.cache/ce2nce/containers):
 #   make container-image  -> localhost/ce2nce:latest
 #   make container-test   -> builds it and runs it on a small dataset against a run outside
-#                            (about 12 min on a fresh 2-core machine, 1-2 min less cached)
+#                            (its cost, first and cached: docs/containers.md)
 
 PYTHON ?= python3
 VENV ?= .venv
