@@ -12,13 +12,19 @@
 # 0.12.0, the clinica extra, so that the tests of `ce2nce-clinica` run) and the Debian packages
 # mricron-data (Colin27) and graphviz (the documentation's graph), asking sudo for apt-get when
 # not root.
+# The container image (docs/containers.md), built offline with podman from a debootstrapped
+# Debian 12 and the wheels fetched here (both cached in ~/.cache/ce2nce/containers):
+#   make container-image  -> localhost/ce2nce:latest
+#   make container-test   -> builds it and runs it on a small dataset against a run outside
+#                            (its cost, first and cached: docs/containers.md)
 
 PYTHON ?= python3
 VENV ?= .venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 COLIN27 := /usr/share/mricron/templates/ch2.nii.gz
 
-.PHONY: demo test test-fast install system-deps lint default-model full-resolution-model docs
+.PHONY: demo test test-fast install system-deps lint default-model full-resolution-model docs \
+	container-deps container-image container-test
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,4 +58,15 @@ docs: install
 	$(VENV)/bin/python -m sphinx -W -b html docs docs/_build/html
 
 lint: install
-	$(VENV)/bin/ruff check ce2nce_pipeline tests benchmarks
+	$(VENV)/bin/ruff check ce2nce_pipeline tests benchmarks containers
+
+container-deps:
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null \
+		|| { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends podman runc debootstrap; }
+
+container-image: install container-deps
+	$(SUDO) env PYTHON=$(PYTHON) bash containers/build.sh localhost/ce2nce:latest
+
+container-test: install container-deps
+	$(SUDO) env PYTHON=$(abspath $(VENV))/bin/python bash containers/test.sh

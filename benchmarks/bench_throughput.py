@@ -10,6 +10,11 @@ projection for a 16-core node, with and without a GPU (on a GPU, the translation
 longer cost CPU time).
 
     .venv/bin/python benchmarks/bench_throughput.py [--pairs 2] [--nprocs 1 2] [--keep DIR]
+                                                    [--device auto|cpu|cuda] [--omp-nthreads 1]
+
+On a GPU machine (``--device cuda``), HD-BET and the translation run on the card and the
+images/hour line is the measured throughput of the whole participant level there
+(benchmarks/gpu_benchmarks.sh runs it with the network benchmark).
 
 Numbers are documented in docs/benchmarks.md.
 """
@@ -114,11 +119,13 @@ def _reset_peak_memory(pid: int) -> None:
         pass  # not permitted here: peaks then include the process's earlier nodes
 
 
-def run_participant(bids: Path, out: Path, work: Path, nprocs: int) -> RunRecord:
+def run_participant(
+    bids: Path, out: Path, work: Path, nprocs: int, device: str = "auto", omp_nthreads: int = 1
+) -> RunRecord:
     command = [
         sys.executable, "-m", "ce2nce_pipeline.cli.run", str(bids), str(out), "participant",
-        "--nprocs", str(nprocs), "--omp-nthreads", "1", "-w", str(work),
-        "--skip-bids-validation",
+        "--nprocs", str(nprocs), "--omp-nthreads", str(omp_nthreads), "-w", str(work),
+        "--skip-bids-validation", "--device", device,
     ]  # fmt: skip
     # Orphaned descendants (nipype's forkserver outlives its parent's wait) are re-parented to
     # this process, which reaps them: the kernel's child accounting then holds every worker.
@@ -201,11 +208,22 @@ def print_run(label: str, run: RunRecord, n_images: int) -> float:
     return core
 
 
+def _card() -> str:
+    """The GPU torch sees, or why there is none."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    return f"no GPU, torch {torch.__version__}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=2, help="ce/nce pairs (default 2)")
     parser.add_argument("--nprocs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--keep", type=Path, help="keep the dataset and outputs in this folder")
+    parser.add_argument("--device", default="auto", help="--device of ce2nce (default auto)")
+    parser.add_argument("--omp-nthreads", type=int, default=1, help="threads per process")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ce2nce_bench_")) if args.keep is None else args.keep
     root.mkdir(parents=True, exist_ok=True)
@@ -220,14 +238,15 @@ def main() -> None:
     n_images = len(list(bids.glob("sub-*/ses-*/anat/*_T1w.nii.gz")))
     print(
         f"{n_images} T1w images ({args.pairs} ce/nce pairs), {os.cpu_count()} CPU(s), "
-        "--omp-nthreads 1, default backends (HD-BET masks, ANTs segmentation)"
+        f"--omp-nthreads {args.omp_nthreads}, --device {args.device} ({_card()}), default "
+        "backends (HD-BET masks, ANTs segmentation)"
     )
     per_image = {}
     for nprocs in args.nprocs:
         out, work = root / f"out_{nprocs}", root / f"work_{nprocs}"
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-        run = run_participant(bids, out, work, nprocs)
+        run = run_participant(bids, out, work, nprocs, args.device, args.omp_nthreads)
         core = print_run(f"--nprocs {nprocs}", run, n_images)
         gpu = sum(
             r.cpu_seconds

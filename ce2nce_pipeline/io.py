@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import DiskFullError, disk_full_message
+from .errors import DiskFullError, InvalidInputError, disk_full_message
 from .workers import registered_temporary_file, temporary_prefix
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "publish",
+    "require_writable_folder",
 ]
 
 
@@ -96,3 +97,47 @@ def atomic_write_text(text: str, destination: Path) -> None:
 def atomic_write_json(data: dict[str, Any], destination: Path) -> None:
     """Write ``data`` as indented JSON, atomically."""
     atomic_write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", destination)
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def require_writable_folder(folder: Path, name: str) -> None:
+    """Check, writing nothing that stays, that ``folder`` can be created and written.
+
+    A folder that is read-only (a container volume mounted ``:ro``, a read-only file system)
+    or belongs to another user is refused before any work, in one line.
+
+    Parameters
+    ----------
+    folder
+        The output or work folder (created later by the run, if missing).
+    name
+        How the command line calls it (``OUTPUT_DIR``, ``--work-dir``), for the message.
+
+    Raises
+    ------
+    InvalidInputError
+        When the folder, or the folder it would be created in, cannot be written.
+    """
+    existing = _nearest_existing(folder)
+    if not existing.is_dir():
+        raise InvalidInputError(f"{name} {folder}: {existing} is a file, not a folder")
+    reason = None
+    if existing == folder:
+        try:
+            with tempfile.TemporaryFile(dir=folder, prefix=".ce2nce_write_check_"):
+                pass
+        except OSError as error:
+            reason = os.strerror(error.errno) if error.errno else str(error)
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        reason = f"cannot create it in {existing}"
+    if reason is not None:
+        raise InvalidInputError(
+            f"{name} {folder} is not writable ({reason.lower()}): choose a folder you can "
+            "write, or in a container mount it read-write and run as its owner "
+            '(docker run -u "$(id -u):$(id -g)")'
+        )

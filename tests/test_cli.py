@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 
 import nibabel as nib
 import numpy as np
@@ -97,6 +98,29 @@ def test_invalid_bids_dataset_is_refused_unless_skipped(tmp_path, colin27_tiny, 
 def test_group_level_without_participant_outputs(dataset, tmp_path, capsys):
     assert main([str(dataset), str(tmp_path / "out"), "group"]) == 1
     assert "participant" in _one_line_error(capsys)
+
+
+def test_output_folder_under_a_file_is_refused_in_one_line(dataset, tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file where a folder is expected")
+    out = tmp_path / "taken" / "out"
+    assert main([str(dataset), str(out), "participant"]) == 1
+    err = _one_line_error(capsys)
+    assert f"OUTPUT_DIR {out}" in err and "is a file, not a folder" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+@pytest.mark.parametrize("level", ["participant", "group"])
+def test_unwritable_output_folder_is_refused_in_one_line(dataset, tmp_path, capsys, level):
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        assert main([str(dataset), str(out), level]) == 1
+    finally:
+        out.chmod(0o755)
+    err = _one_line_error(capsys)
+    assert f"OUTPUT_DIR {out} is not writable (permission denied)" in err
+    assert list(out.iterdir()) == []
 
 
 def test_version(capsys):

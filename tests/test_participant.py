@@ -179,7 +179,9 @@ def test_ce_image_gets_a_synthetic_nce_with_its_model_recorded(run, checkpoint):
     # Intensities are mapped back to the source's range, and the network changed the image.
     assert source.min() - 1e-3 <= data.min() and data.max() <= source.max() + 1e-3
     assert not np.allclose(data, source)
-    model = json.loads((anat / f"{stem}.json").read_text())["TranslationModel"]
+    sidecar = json.loads((anat / f"{stem}.json").read_text())
+    assert sidecar["ComputeDevice"] == "cpu"  # --device cpu: the device that ran
+    model = sidecar["TranslationModel"]
     assert model["WeightsSha256"] == read_metadata(checkpoint)["weights"]["sha256"]
     assert model["Architecture"] == "att_unet"
     # Only contrast-enhanced images are translated.

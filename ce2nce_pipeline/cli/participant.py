@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import TYPE_CHECKING
 
@@ -56,20 +57,28 @@ def resolve_environment(config: RunConfig) -> RunEnvironment:
     BackendUnavailableError
         A chosen backend is not installed (one line).
     InvalidInputError
-        The device asked for does not exist here.
+        The device asked for is not a device, or a GPU index beyond those present. A CUDA
+        device asked for on a machine without a GPU falls back to the CPU with a warning.
     """
+    from ..console import say
     from ..science.brain_mask import require_backend
-    from ..science.devices import resolve_device
+    from ..science.devices import resolve_device_or_cpu
     from ..science.segmentation import find_spm
     from ..workflows.base import RunEnvironment
 
     require_backend(config.mask_backend)
     spm = find_spm() if config.seg_backend == "spm" else None
     try:
-        device = str(resolve_device(config.device))
+        device, fallback = resolve_device_or_cpu(config.device)
     except ValueError as error:
         raise InvalidInputError(f"--device {config.device}: {error}") from None
-    return RunEnvironment(device=device, spm=spm)
+    if fallback is not None:
+        say(
+            f"ce2nce: warning: --device {config.device}: no GPU ({fallback}); the translation "
+            "and the brain masks run on the CPU"
+        )
+    logging.getLogger("ce2nce").info("networks run on %s", device)
+    return RunEnvironment(device=str(device), spm=spm)
 
 
 def run_participant(config: RunConfig) -> int:

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+from ..config import RunConfig
 from ..console import PROGRESS
 from ..errors import Ce2nceError
 from ._logging import configure_logging, configure_nipype_logging
@@ -39,6 +40,15 @@ def _configure_logging(verbosity: int) -> None:
     configure_nipype_logging(verbosity)
 
 
+def _require_writable_folders(config: RunConfig) -> None:
+    """Refuse, before any work, an output or work folder that cannot be written."""
+    from ..io import require_writable_folder
+
+    require_writable_folder(config.output_dir, "OUTPUT_DIR")
+    if config.work_dir is not None and config.analysis_level == "participant":
+        require_writable_folder(config.work_dir, "--work-dir")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point of ``ce2nce``."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -51,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(config.omp_nthreads)
     _configure_logging(config.verbosity)
     try:
+        _require_writable_folders(config)
         if config.analysis_level == "group":
             from .group import run_group
 

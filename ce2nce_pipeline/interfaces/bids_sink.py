@@ -9,6 +9,7 @@ from nipype.interfaces.base import (
     File,
     SimpleInterface,
     TraitedSpec,
+    isdefined,
     traits,
 )
 
@@ -36,6 +37,10 @@ class _DerivativesDataSinkInputSpec(BaseInterfaceInputSpec):
     clinica_order = traits.Bool(False, usedefault=True, desc="desc before res, as Clinica")
     datatype = traits.Str("anat", usedefault=True)
     metadata = traits.Dict(desc="JSON sidecar content (written when not empty)")
+    compute_device = traits.Str(
+        desc="device a network computed the file on ('cpu', 'cuda:0'), added to the sidecar as "
+        "ComputeDevice; empty when no network ran"
+    )
 
 
 class _DerivativesDataSinkOutputSpec(TraitedSpec):
@@ -66,8 +71,11 @@ class DerivativesDataSink(SimpleInterface):
         destination = folder / name
         atomic_copy(Path(inputs.in_file), destination)
         self._results["out_file"] = str(destination)
-        if inputs.metadata:
+        metadata = dict(inputs.metadata) if isdefined(inputs.metadata) else {}
+        if isdefined(inputs.compute_device) and inputs.compute_device:
+            metadata["ComputeDevice"] = inputs.compute_device
+        if metadata:
             sidecar = destination.with_name(name[: -len(extension)] + ".json")
-            atomic_write_json(dict(inputs.metadata), sidecar)
+            atomic_write_json(metadata, sidecar)
             self._results["out_meta"] = str(sidecar)
         return runtime

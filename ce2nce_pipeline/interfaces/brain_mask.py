@@ -23,37 +23,51 @@ class _BrainMaskInputSpec(BaseInterfaceInputSpec):
     device = traits.Str(desc="'cpu' or 'cuda[:N]' for deepbet and HD-BET (default: auto)")
     hdbet_mode = traits.Enum("fast", "accurate", desc="HD-BET mode (default: by device)")
     hdbet_tta = traits.Bool(desc="HD-BET test-time augmentation (default: on GPU only)")
+    num_threads = traits.Int(1, usedefault=True, desc="CPU threads of torch (deepbet, HD-BET)")
 
 
 class _BrainMaskOutputSpec(TraitedSpec):
     out_file = File(exists=True, desc="uint8 brain mask on the input grid")
 
 
+class _NetworkMaskOutputSpec(_BrainMaskOutputSpec):
+    device = traits.Str(desc="the device the network ran on ('cpu', 'cuda:0'); empty: none ran")
+
+
 class BrainMask(SimpleInterface):
     """Brain mask of one image with the chosen backend."""
 
     input_spec = _BrainMaskInputSpec
-    output_spec = _BrainMaskOutputSpec
+    output_spec = _NetworkMaskOutputSpec
 
     def _run_interface(self, runtime):
         from ..image_checks import load_t1w
         from ..science.brain_mask import compute_brain_mask
+        from ..science.devices import resolve_device
 
         inputs = self.inputs
         options = {
             key: getattr(inputs, key) if isdefined(getattr(inputs, key)) else None
             for key in ("device", "hdbet_mode", "hdbet_tta")
         }
+        # The template backend runs no network; the others run where the device resolves.
+        device = ""
+        if inputs.backend != "template":
+            import torch
+
+            device = str(resolve_device(options["device"] or "auto"))
+            torch.set_num_threads(inputs.num_threads)
         mask = compute_brain_mask(
             load_t1w(inputs.in_file),
             inputs.backend,
-            device=options["device"] or None,
+            device=device or None,
             hdbet_mode=options["hdbet_mode"],
             hdbet_tta=options["hdbet_tta"],
         )
         out_file = str(Path(runtime.cwd) / "brain_mask.nii.gz")
         nib.save(mask, out_file)
         self._results["out_file"] = out_file
+        self._results["device"] = device
         return runtime
 
 

@@ -30,6 +30,7 @@ class _TranslateInputSpec(BaseInterfaceInputSpec):
 
 class _TranslateOutputSpec(TraitedSpec):
     out_file = File(exists=True, desc="synthetic T1w-nce, same grid and affine as the input")
+    device = traits.Str(desc="the device the network ran on ('cpu', 'cuda:0')")
 
 
 class TranslateCeToNce(SimpleInterface):
@@ -51,4 +52,5 @@ class TranslateCeToNce(SimpleInterface):
         out_file = str(Path(runtime.cwd) / "t1w_synthetic.nii.gz")
         nib.save(synthetic, out_file)
         self._results["out_file"] = out_file
+        self._results["device"] = str(predictor.device)
         return runtime

@@ -254,6 +254,9 @@ def _run_atropos(
         "-m", f"[{settings.mrf_smoothing},1x1x1]",
         "-c", f"[{settings.iterations},0.0]",
         "-o", f"[{workdir / 'labels.nii'},{workdir / 'posterior%02d.nii'}]",
+        # A constant seed: Atropos seeds its random number generator from the clock by
+        # default, and two runs on the same image then differ by a few tenths of a cm3.
+        "-r", "0",
     ]  # fmt: skip
     logger.info("Atropos: %s", " ".join(arguments))
     _atropos(arguments)

@@ -19,6 +19,7 @@ from .outputs import (
     init_ds_union_mask_wf,
     source_uri,
 )
+from .scheduler import apply_scheduler_hints
 from .segmentation import init_tissue_segmentation_wf
 from .t1_linear import init_t1_linear_wf
 from .translate import init_translate_wf
@@ -104,11 +105,19 @@ class _SubjectSettings:
         return None if self.environment.device == "auto" else self.environment.device
 
     def brain_mask_wf(self, name: str) -> pe.Workflow:
-        return init_brain_mask_wf(backend=self.mask_backend, device=self.mask_device, name=name)
+        return init_brain_mask_wf(
+            backend=self.mask_backend,
+            device=self.mask_device,
+            omp_nthreads=self.omp_nthreads,
+            name=name,
+        )
 
     def segmentation_wf(self, name: str) -> pe.Workflow:
         return init_tissue_segmentation_wf(
-            backend=self.seg_backend, spm_installation=self.environment.spm, name=name
+            backend=self.seg_backend,
+            spm_installation=self.environment.spm,
+            omp_nthreads=self.omp_nthreads,
+            name=name,
         )
 
 
@@ -116,7 +125,9 @@ def _add_image_branch(
     workflow: pe.Workflow, image: T1wImage, settings: _SubjectSettings
 ) -> tuple[pe.Workflow, pe.Workflow]:
     """t1-linear, brain mask and tissues of one image; returns its t1-linear and mask graphs."""
-    t1_linear_wf = init_t1_linear_wf(name=branch_name("t1_linear", image))
+    t1_linear_wf = init_t1_linear_wf(
+        omp_nthreads=settings.omp_nthreads, name=branch_name("t1_linear", image)
+    )
     t1_linear_wf.inputs.inputnode.t1w = str(image.path)
     ds_t1_linear_wf = init_ds_t1_linear_wf(
         output_dir=settings.output_dir,
@@ -142,7 +153,10 @@ def _add_image_branch(
         (t1_linear_wf, brain_mask_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
         (t1_linear_wf, segmentation_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
         (brain_mask_wf, segmentation_wf, [("outputnode.mask", "inputnode.mask")]),
-        (brain_mask_wf, ds_tissues_wf, [("outputnode.mask", "inputnode.mask")]),
+        (brain_mask_wf, ds_tissues_wf, [
+            ("outputnode.mask", "inputnode.mask"),
+            ("outputnode.device", "inputnode.mask_device"),
+        ]),
         _tissue_connections(segmentation_wf, ds_tissues_wf),
     ])  # fmt: skip
     return t1_linear_wf, brain_mask_wf
@@ -190,6 +204,7 @@ def _add_translation_branch(
         (t1_linear_wf, translate_wf, [("outputnode.t1w_crop", "inputnode.t1w_crop")]),
         (translate_wf, ds_synthetic_wf, [
             ("outputnode.t1w_synthetic", "inputnode.t1w_synthetic"),
+            ("outputnode.device", "inputnode.device"),
         ]),
         (translate_wf, synthetic_segmentation_wf, [
             ("outputnode.t1w_synthetic", "inputnode.t1w"),
@@ -200,7 +215,10 @@ def _add_translation_branch(
         (synthetic_mask_wf, synthetic_segmentation_wf, [
             ("outputnode.mask", "inputnode.mask"),
         ]),
-        (synthetic_mask_wf, ds_synthetic_tissues_wf, [("outputnode.mask", "inputnode.mask")]),
+        (synthetic_mask_wf, ds_synthetic_tissues_wf, [
+            ("outputnode.mask", "inputnode.mask"),
+            ("outputnode.device", "inputnode.mask_device"),
+        ]),
         _tissue_connections(synthetic_segmentation_wf, ds_synthetic_tissues_wf),
     ])  # fmt: skip
 
@@ -338,6 +356,8 @@ def init_ce2nce_wf(
                 omp_nthreads=config.omp_nthreads,
             )
         ])  # fmt: skip
+    # nipype's SLURM and SGE plugins submit each node as a job: give it the node's hints.
+    apply_scheduler_hints(workflow, config.plugin)
     return workflow
 
 

@@ -39,6 +39,7 @@ def init_brain_mask_wf(
     device: str | None = None,
     hdbet_mode: str | None = None,
     hdbet_tta: bool | None = None,
+    omp_nthreads: int = 1,
     name: str = "brain_mask_wf",
 ) -> pe.Workflow:
     """Brain mask of one t1-linear image.
@@ -57,6 +58,8 @@ def init_brain_mask_wf(
     hdbet_mode, hdbet_tta
         HD-BET's mode (``fast``/``accurate``) and test-time augmentation (default: accurate
         with TTA on a GPU, fast without on the CPU).
+    omp_nthreads
+        CPU threads of the network (deepbet, HD-BET), declared as the node's ``n_procs``.
     name
         Workflow name.
 
@@ -69,6 +72,8 @@ def init_brain_mask_wf(
     -------
     mask
         uint8 brain mask on the same grid.
+    device
+        The device the network ran on (``cpu``, ``cuda:0``); empty for ``template``.
 
     Raises
     ------
@@ -85,8 +90,14 @@ def init_brain_mask_wf(
     workflow = pe.Workflow(name=name)
     workflow.__desc__ = BRAIN_MASK_DESC[backend].format(version=backend_version(backend))
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w"]), name="inputnode")
-    outputnode = pe.Node(niu.IdentityInterface(fields=["mask"]), name="outputnode")
-    brain_mask = pe.Node(BrainMask(backend=backend), name="brain_mask", mem_gb=MEMORY_GB[backend])
+    outputnode = pe.Node(niu.IdentityInterface(fields=["mask", "device"]), name="outputnode")
+    network = backend != "template"
+    brain_mask = pe.Node(
+        BrainMask(backend=backend, num_threads=omp_nthreads),
+        name="brain_mask",
+        mem_gb=MEMORY_GB[backend],
+        n_procs=omp_nthreads if network else 1,
+    )
     if device is not None:
         brain_mask.inputs.device = device
     if hdbet_mode is not None:
@@ -96,7 +107,7 @@ def init_brain_mask_wf(
 
     workflow.connect([
         (inputnode, brain_mask, [("t1w", "in_file")]),
-        (brain_mask, outputnode, [("out_file", "mask")]),
+        (brain_mask, outputnode, [("out_file", "mask"), ("device", "device")]),
     ])  # fmt: skip
     return workflow
 

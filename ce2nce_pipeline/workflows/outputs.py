@@ -173,9 +173,13 @@ def init_ds_synthetic_wf(
     ------
     t1w_synthetic
         The synthetic image.
+    device
+        The device the translation ran on (``ComputeDevice`` of the sidecar).
     """
     workflow = pe.Workflow(name=name)
-    inputnode = pe.Node(niu.IdentityInterface(fields=["t1w_synthetic"]), name="inputnode")
+    inputnode = pe.Node(
+        niu.IdentityInterface(fields=["t1w_synthetic", "device"]), name="inputnode"
+    )
     ds_t1w_synthetic = pe.Node(
         DerivativesDataSink(
             base_directory=output_dir,
@@ -201,7 +205,11 @@ def init_ds_synthetic_wf(
         run_without_submitting=True,
     )
     ds_t1w_synthetic.overwrite = True
-    workflow.connect([(inputnode, ds_t1w_synthetic, [("t1w_synthetic", "in_file")])])
+    workflow.connect([
+        (inputnode, ds_t1w_synthetic, [
+            ("t1w_synthetic", "in_file"), ("device", "compute_device"),
+        ]),
+    ])  # fmt: skip
     return workflow
 
 
@@ -252,9 +260,12 @@ def init_ds_tissues_wf(
     ------
     mask, gm_probseg, wm_probseg, csf_probseg, dseg, dseg_tsv, volumes_tsv
         Outputs of the brain mask and tissue segmentation workflows.
+    mask_device
+        The device the brain mask's network ran on (``ComputeDevice`` of its sidecar).
     """
     workflow = pe.Workflow(name=name)
     fields = ["mask", "gm_probseg", "wm_probseg", "csf_probseg", "dseg", "dseg_tsv", "volumes_tsv"]
+    fields.append("mask_device")
     inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
     common = {"base_directory": output_dir, "source_entities": source_entities}
     common["datatype"] = datatype
@@ -266,7 +277,9 @@ def init_ds_tissues_wf(
             "ds_mask", common=common, metadata={**metadata, "Type": "Brain"},
             desc=f"{desc or ''}brain", suffix="mask",
         )  # fmt: skip
-        connections.append((inputnode, ds_mask, [("mask", "in_file")]))
+        connections.append(
+            (inputnode, ds_mask, [("mask", "in_file"), ("mask_device", "compute_device")])
+        )
     for tissue in ("GM", "WM", "CSF"):
         ds_probseg = _sink(
             f"ds_{tissue.lower()}_probseg", common=common, metadata=metadata, label=tissue,

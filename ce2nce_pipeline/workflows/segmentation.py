@@ -42,6 +42,7 @@ def init_tissue_segmentation_wf(
     backend: str,
     atropos: AtroposSettings | None = None,
     spm_installation: SpmInstallation | None = None,
+    omp_nthreads: int = 1,
     name: str = "tissue_segmentation_wf",
 ) -> pe.Workflow:
     """GM/WM/CSF probability maps, maximum-probability labels, volumes and TIV of one image.
@@ -60,6 +61,8 @@ def init_tissue_segmentation_wf(
     spm_installation
         Where SPM12 is; required by the ``spm`` backend. The command line finds it once
         (:func:`~ce2nce_pipeline.science.segmentation.find_spm`) before any graph is built.
+    omp_nthreads
+        ITK threads of Atropos, declared as the node's ``n_procs`` (``ants``).
     name
         Workflow name.
 
@@ -87,7 +90,7 @@ def init_tissue_segmentation_wf(
     outputnode = pe.Node(niu.IdentityInterface(fields=list(_FIELDS)), name="outputnode")
 
     if backend == "ants":
-        _connect_ants(workflow, inputnode, outputnode, atropos or AtroposSettings())
+        _connect_ants(workflow, inputnode, outputnode, atropos or AtroposSettings(), omp_nthreads)
     elif spm_installation is None:
         raise ValueError(
             "the spm backend needs spm_installation (science.segmentation.find_spm finds it)"
@@ -98,7 +101,11 @@ def init_tissue_segmentation_wf(
 
 
 def _connect_ants(
-    workflow: pe.Workflow, inputnode: pe.Node, outputnode: pe.Node, settings: AtroposSettings
+    workflow: pe.Workflow,
+    inputnode: pe.Node,
+    outputnode: pe.Node,
+    settings: AtroposSettings,
+    omp_nthreads: int = 1,
 ) -> None:
     """Atropos within the brain mask, with its methods paragraph."""
     from ..science.t1_linear import ants_version
@@ -123,6 +130,7 @@ def _connect_ants(
         name="segmentation",
         # Atropos on the t1-linear grid: 1.7 GB peak (benchmarks/bench_throughput.py).
         mem_gb=1.8,
+        n_procs=omp_nthreads,
     )
     workflow.connect([
         (inputnode, segmentation, [("t1w", "in_file"), ("mask", "mask_file")]),

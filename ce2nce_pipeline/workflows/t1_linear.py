@@ -24,7 +24,7 @@ T1_LINEAR_DESC = (
 )
 
 
-def init_t1_linear_wf(*, name: str = "t1_linear_wf") -> pe.Workflow:
+def init_t1_linear_wf(*, omp_nthreads: int = 1, name: str = "t1_linear_wf") -> pe.Workflow:
     """Build Clinica's t1-linear for one T1w image.
 
     .. workflow::
@@ -34,6 +34,9 @@ def init_t1_linear_wf(*, name: str = "t1_linear_wf") -> pe.Workflow:
 
     Parameters
     ----------
+    omp_nthreads
+        ITK threads of N4 and the registration (``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS``, set by
+        the command line), declared as their ``n_procs`` so that nipype's plugins reserve them.
     name
         Workflow name.
 
@@ -60,10 +63,16 @@ def init_t1_linear_wf(*, name: str = "t1_linear_wf") -> pe.Workflow:
         niu.IdentityInterface(fields=["t1w_registered", "t1w_crop", "affine"]), name="outputnode"
     )
     n4_correction = pe.Node(
-        N4BiasCorrection(), name="n4_correction", mem_gb=MEMORY_GB["n4_correction"]
+        N4BiasCorrection(),
+        name="n4_correction",
+        mem_gb=MEMORY_GB["n4_correction"],
+        n_procs=omp_nthreads,
     )
     registration = pe.Node(
-        AffineRegistration(), name="registration", mem_gb=MEMORY_GB["registration"]
+        AffineRegistration(),
+        name="registration",
+        mem_gb=MEMORY_GB["registration"],
+        n_procs=omp_nthreads,
     )
     crop = pe.Node(CropToClinicaBox(), name="crop", mem_gb=MEMORY_GB["crop"])
 

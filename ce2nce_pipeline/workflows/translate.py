@@ -91,6 +91,8 @@ def init_translate_wf(
     -------
     t1w_synthetic
         The synthetic T1w-nce on the same grid.
+    device
+        The device the network ran on (``cpu``, ``cuda:0``), for the sidecar.
     """
     workflow = pe.Workflow(name=name)
     workflow.__desc__ = TRANSLATE_DESC.format(
@@ -105,7 +107,9 @@ def init_translate_wf(
         ),
     )
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="inputnode")
-    outputnode = pe.Node(niu.IdentityInterface(fields=["t1w_synthetic"]), name="outputnode")
+    outputnode = pe.Node(
+        niu.IdentityInterface(fields=["t1w_synthetic", "device"]), name="outputnode"
+    )
     translate = pe.Node(
         TranslateCeToNce(
             checkpoint=checkpoint,
@@ -121,6 +125,6 @@ def init_translate_wf(
     )
     workflow.connect([
         (inputnode, translate, [("t1w_crop", "in_file")]),
-        (translate, outputnode, [("out_file", "t1w_synthetic")]),
+        (translate, outputnode, [("out_file", "t1w_synthetic"), ("device", "device")]),
     ])  # fmt: skip
     return workflow

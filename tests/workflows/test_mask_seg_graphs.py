@@ -48,9 +48,9 @@ def test_brain_mask_graph(monkeypatch, backend) -> None:
     monkeypatch.setattr(bm, "backend_available", lambda name: True)
     workflow = init_brain_mask_wf(backend=backend, device="cpu", hdbet_mode="fast")
     assert _fields(workflow, "inputnode") == {"t1w"}
-    assert _fields(workflow, "outputnode") == {"mask"}
+    assert _fields(workflow, "outputnode") == {"mask", "device"}
     assert _connected(workflow, "inputnode", as_source=True) == {"t1w"}
-    assert _connected(workflow, "outputnode", as_source=False) == {"mask"}
+    assert _connected(workflow, "outputnode", as_source=False) == {"mask", "device"}
     node = workflow.get_node("brain_mask")
     assert node.inputs.backend == backend and node.inputs.device == "cpu"
     assert workflow.__desc__ and "{" not in workflow.__desc__
@@ -165,6 +165,7 @@ def test_mask_then_segment_colin27(tmp_path) -> None:
         work / "tissue_segmentation_wf" / "segmentation" / "result_segmentation.pklz"
     ).outputs
 
+    assert mask_file.outputs.device == ""  # the template mask runs no network
     mask = np.asarray(nib.load(mask_file.outputs.out_file).dataobj) > 0
     header, row = Path(outputs.volumes_tsv).read_text().splitlines()
     volumes = dict(zip(header.split("\t"), map(float, row.split("\t")), strict=True))

@@ -59,6 +59,7 @@ def test_graph_translates_with_the_chosen_resampling(
     workflow.inputs.inputnode.t1w_crop = str(in_file)
     result = workflow.run(plugin="Linear")
     (node,) = [n for n in result.nodes() if n.name == "translate"]
+    assert node.result.outputs.device == "cpu"  # what the sidecar records as ComputeDevice
     out = nib.load(node.result.outputs.out_file).get_fdata(dtype=np.float32)
     head = data > 0.1 * data.max()
     error = 100 * np.abs(out - data)[head].mean() / float(data.max() - data.min())
