@@ -174,6 +174,7 @@ def _add_translation_branch(
         (t1_linear_wf, translate_wf, [("outputnode.t1w_crop", "inputnode.t1w_crop")]),
         (translate_wf, ds_synthetic_wf, [
             ("outputnode.t1w_synthetic", "inputnode.t1w_synthetic"),
+            ("outputnode.t1w_flip_sd", "inputnode.t1w_flip_sd"),
         ]),
         (translate_wf, synthetic_segmentation_wf, [
             ("outputnode.t1w_synthetic", "inputnode.t1w"),
