@@ -61,6 +61,8 @@ class RunConfig:
     skip_bids_validation: bool = False
     stop_on_first_crash: bool = False
     verbosity: int = 0
+    #: Rebuild the reports from the outputs on disk; compute nothing.
+    reports_only: bool = False
     run_uuid: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
 
     def __post_init__(self) -> None:
