@@ -7,7 +7,8 @@
 # and to train the full-resolution model on real pairs (docs/full_resolution_model.md):
 #   make full-resolution-model
 # Both create .venv (pinned packages; torch 2.13.0 CPU where the machine provides it) and the
-# Debian package mricron-data (Colin27), asking sudo for apt-get when not root.
+# Debian packages mricron-data (Colin27) and chromium (report tests), asking sudo for apt-get
+# when not root.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -24,9 +25,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed system-deps
 
+# chromium: the browser tests of the reports (tests/reports/test_browser.py; ~100 MB, ~1 min).
 system-deps:
-	@test -f $(COLIN27) || { $(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mricron-data; }
+	@test -f $(COLIN27) && command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mricron-data chromium; }
 
 demo: install
 	$(VENV)/bin/ce2nce-demo demo_output

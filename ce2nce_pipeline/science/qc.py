@@ -35,6 +35,8 @@ REMOVAL_NOISE_FRACTION = 0.05
 PARENCHYMA_EROSION_MM = 3
 #: Fewest images for the group's volume z-scores (fewer give ``nan``).
 MIN_GROUP_SIZE = 5
+#: Smallest spread of the z-scores, as a fraction of the median (1%).
+MIN_RELATIVE_SPREAD = 0.01
 #: Scale of the median absolute deviation to a normal standard deviation.
 MAD_TO_SD = 1.4826
 
@@ -154,8 +156,9 @@ def robust_zscores(values: ArrayLike, reference: ArrayLike | None = None) -> NDA
     Returns
     -------
     numpy.ndarray, shape (n, k)
-        ``nan`` in a column with fewer than :data:`MIN_GROUP_SIZE` reference values; a column
-        whose MAD is 0 scores 0 at the median and ``inf`` elsewhere.
+        ``nan`` in a column with fewer than :data:`MIN_GROUP_SIZE` reference values. The spread
+        is at least :data:`MIN_RELATIVE_SPREAD` of the median's magnitude; a column of zeros
+        scores 0 at the median and ``inf`` elsewhere.
     """
     scores = np.atleast_2d(np.asarray(values, dtype=np.float64))
     group = scores if reference is None else np.atleast_2d(np.asarray(reference, np.float64))
@@ -166,6 +169,8 @@ def robust_zscores(values: ArrayLike, reference: ArrayLike | None = None) -> NDA
             continue
         median = np.median(known)
         spread = MAD_TO_SD * np.median(np.abs(known - median))
+        # A group of near-identical values must not make a rounding difference an outlier.
+        spread = max(spread, MIN_RELATIVE_SPREAD * abs(median))
         deviation = scores[:, column] - median
         if spread > 0:
             out[:, column] = deviation / spread

@@ -48,8 +48,9 @@ def _save(array: np.ndarray, path: Path) -> None:
     nib.save(nib.Nifti1Image(array, CROP_AFFINE), str(path))
 
 
-def _volumes(path: Path, labels: np.ndarray, scale: float = 1.0) -> None:
+def _volumes(path: Path, labels: np.ndarray, scale: float = 1.0, gm_factor: float = 1.0) -> None:
     gm, wm, csf = (float(np.sum(labels == v)) / 1000 * scale for v in (1, 2, 3))
+    gm *= gm_factor
     path.write_text(
         f"GM_cm3\tWM_cm3\tCSF_cm3\tTIV_cm3\n{gm}\t{wm}\t{csf}\t{gm + wm + csf}\n", encoding="utf-8"
     )
@@ -73,6 +74,7 @@ def write_session(
     real_nce: bool = True,
     lesion: bool = False,
     translation_failed: bool = False,
+    synthetic_gm_factor: float = 1.0,
     seed: int = 0,
 ) -> str:
     """One session: a real nce (optional), a ce and its synthetic image; returns the ce stem."""
@@ -84,11 +86,11 @@ def write_session(
     scale = 1.0 + 0.02 * seed
     if real_nce:
         _real(folder, base, data, brain, tissues, scale)
-    shell = brain & ~ndimage.binary_erosion(brain, iterations=3)
-    enhancement = np.where(shell, 0.6 * np.percentile(data, 99), 0.0).astype(np.float32)
+    shell = brain & ~ndimage.binary_erosion(brain)
+    enhancement = np.where(shell, 0.3 * np.percentile(data, 99), 0.0).astype(np.float32)
     if lesion:
         deep = np.zeros(data.shape, bool)
-        deep[70:90, 100:120, 95:110] = True
+        deep[55:85, 95:125, 85:110] = True
         enhancement[deep & (tissues == 2)] = 0.8 * np.percentile(data, 99)
     ce = data + enhancement
     _real(folder, ce_stem, ce, brain, tissues, scale * 0.97)
@@ -103,7 +105,8 @@ def write_session(
     _save(brain.astype(np.uint8), Path(f"{prefix}_res-1x1x1_desc-union_mask.nii.gz"))
     _save(brain.astype(np.uint8), Path(f"{prefix}_res-1x1x1_desc-syntheticbrain_mask.nii.gz"))
     _save(tissues, folder / f"{ce_stem}_{SP}_res-1x1x1_desc-synthetic_dseg.nii.gz")
-    _volumes(folder / f"{ce_stem}_{SP}_res-1x1x1_desc-synthetic_volumes.tsv", tissues, scale)
+    _volumes(Path(f"{prefix}_res-1x1x1_desc-synthetic_volumes.tsv"), tissues, scale,
+             synthetic_gm_factor)  # fmt: skip
     sd = np.abs(noise) * (3.0 if lesion else 0.5)
     _save(sd.astype(np.float32), folder / f"{ce_stem}_{SP}_res-1x1x1_desc-flipsd_T1w.nii.gz")
     return ce_stem
