@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/ce2nce_qc_bench"))
     args = parser.parse_args()
     base = t1_linear_base(HELD_OUT_BASE, args.work / "bases")
+    (args.work / "pairs").mkdir(parents=True, exist_ok=True)
     predictor = Predictor.from_checkpoint(default_model_path(), device="cpu", num_threads=2)
     specs = [
         PairSpec(f"qc{index:03d}", HELD_OUT_BASE, HELD_OUT_SEEDS[index],

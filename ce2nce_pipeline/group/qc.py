@@ -199,9 +199,15 @@ def synthetic_qc(
     return qc
 
 
-def all_synthetic_qc(sessions: Sequence[SessionOutputs]) -> list[SyntheticQC]:
-    """The QC flags of every synthetic image, in session and name order."""
-    group = group_volumes(sessions)
+def all_synthetic_qc(
+    sessions: Sequence[SessionOutputs], group: Sequence[SessionOutputs] | None = None
+) -> list[SyntheticQC]:
+    """The QC flags of every synthetic image of ``sessions``, in session and name order.
+
+    The volume z-scores are against the images of ``group`` (default: ``sessions``), e.g. the
+    whole dataset when a few participants are reported.
+    """
+    group = group_volumes(sessions if group is None else group)
     return [
         synthetic_qc(session, image, group)
         for session in sessions

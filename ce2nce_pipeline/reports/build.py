@@ -56,7 +56,10 @@ def write_reports(
     problems += collect_problems
     if not sessions:
         problems.append(f"no participant-level outputs in {output_dir}")
-    qcs = all_synthetic_qc(sessions)
+    everyone = sessions
+    if participant_labels or session_labels:  # volume z-scores against the whole dataset
+        everyone, _ = collect_sessions(output_dir)
+    qcs = all_synthetic_qc(sessions, everyone)
     written: list[Path] = []
     participants = sorted({session.participant_id for session in sessions})
     for participant in participants if subjects else ():

@@ -87,7 +87,7 @@ def write_session(
     if real_nce:
         _real(folder, base, data, brain, tissues, scale)
     shell = brain & ~ndimage.binary_erosion(brain)
-    enhancement = np.where(shell, 0.3 * np.percentile(data, 99), 0.0).astype(np.float32)
+    enhancement = np.where(shell, 0.15 * np.percentile(data, 99), 0.0).astype(np.float32)
     if lesion:
         deep = np.zeros(data.shape, bool)
         deep[55:85, 95:125, 85:110] = True
