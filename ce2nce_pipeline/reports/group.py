@@ -71,7 +71,8 @@ def _sessions_table(
                 f"{i.source} ({i.kind}): {', '.join(m)}" for i in images if (m := i.missing())
             ) or "none",
             "QC flags raised": "; ".join(flags.get(session.key, [])) or "none",
-            "report": report if (output_dir / report).is_file() else "not written",
+            "report": html.link(report, report) if (output_dir / report).is_file()
+            else "not written",
         })  # fmt: skip
     return html.table(rows)
 

@@ -12,12 +12,23 @@ from pathlib import Path
 from ..group.qc import FLAG_RULES, SyntheticQC
 
 
+class Raw(str):
+    """Markup that a table cell shows as it is (e.g. a link built here)."""
+
+
+def link(target: str, text: str) -> Raw:
+    """A relative link."""
+    return Raw(f'<a href="./{html.escape(target)}">{html.escape(text)}</a>')
+
+
 def escape(value: object) -> str:
     """Text made safe for HTML."""
     return html.escape(str(value))
 
 
 def _cell(value: object) -> str:
+    if isinstance(value, Raw):
+        return str(value)
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     if isinstance(value, float):
