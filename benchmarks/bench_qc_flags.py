@@ -42,7 +42,7 @@ def _array(path: Path) -> np.ndarray:
 
 def _labels(image_path: Path, mask_path: Path, target: Path) -> np.ndarray:
     if not target.exists():
-        labels = segment_ants(nib.load(image_path), nib.load(mask_path)).labels
+        labels = segment_ants(nib.load(image_path), nib.load(mask_path)).labels()
         nib.save(nib.Nifti1Image(labels.astype(np.uint8), nib.load(image_path).affine), target)
     return np.asanyarray(nib.load(target).dataobj)
 
