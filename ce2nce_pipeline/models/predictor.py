@@ -315,7 +315,8 @@ class Predictor:
         Returns
         -------
         synthetic, sd : nibabel.Nifti1Image
-            Both float32 on the input's grid.
+            On the input's grid; the synthetic image float32, the sd map float32 in memory and
+            scaled uint16 on disk.
         """
         scaled, params = self._prepare(image)
         outputs = self._run([scaled, np.ascontiguousarray(scaled[::-1])])
@@ -328,12 +329,15 @@ class Predictor:
     def _wrap_array(
         self, image: nib.spatialimages.SpatialImage, data: np.ndarray
     ) -> nib.Nifti1Image:
-        """An array in the input's units on the input's grid and header."""
+        """A non-negative map on the input's grid, stored as scaled uint16 (half of float32).
+
+        nibabel chooses the scale factor when the image is saved (step: max / 65535).
+        """
         if isinstance(image, nib.Nifti1Image):
             header = image.header.copy()
         else:
             header = nib.Nifti1Header.from_header(image.header)
-        header.set_data_dtype(np.float32)
+        header.set_data_dtype(np.uint16)
         header.set_slope_inter(None, None)
         return nib.Nifti1Image(np.asarray(data, dtype=np.float32), image.affine, header)
 
