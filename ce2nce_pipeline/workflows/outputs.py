@@ -193,6 +193,9 @@ def init_ds_synthetic_wf(
             "on the contrast-enhanced T1w and on its left-right mirror (flip test-time "
             "augmentation), in the image's intensity units: the translation's uncertainty.",
             "Sources": [source_uri(source_relpath)],
+            "SpatialReference": TEMPLATE_SPACE,
+            "SkullStripped": False,
+            "Resolution": RESOLUTION_DESCRIPTION,
             "TranslationModel": model,
         },
         desc="flipsd",
