@@ -11,6 +11,7 @@ worst quarter are among the same number of highest flag values; and how many pai
 raises at its threshold.
 
     python benchmarks/bench_qc_flags.py [--pairs 12] [--work /tmp/ce2nce_qc_bench]
+                                        [--only I J ...]   # fill the cache, e.g. in parallel
 
 Everything is cached in --work (bases, pairs, translations, segmentations): a second run only
 recomputes the table.
@@ -94,6 +95,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--work", type=Path, default=Path("/tmp/ce2nce_qc_bench"))
+    parser.add_argument(
+        "--only", type=int, nargs="+", help="only compute (and cache) these pair indices"
+    )
     args = parser.parse_args()
     base = t1_linear_base(HELD_OUT_BASE, args.work / "bases")
     (args.work / "pairs").mkdir(parents=True, exist_ok=True)
@@ -103,6 +107,10 @@ def main() -> None:
                  "low" if index % 3 == 2 else "good", "test", 0.5)
         for index in range(args.pairs)
     ]  # fmt: skip
+    if args.only:  # fill the cache from a second process; the table comes from a full run
+        for index in args.only:
+            _pair(specs[index], base, args.work, predictor)
+        return
     rows = [_pair(spec, base, args.work, predictor) for spec in specs]
     group = np.array([r["nce_volumes"] for r in rows] + [r["synthetic_volumes"] for r in rows])
     for row in rows:
