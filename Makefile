@@ -10,8 +10,8 @@
 #   make docs
 # Both create .venv (pinned packages; torch 2.13.0 CPU where the machine provides it; Clinica
 # 0.12.0, the clinica extra, so that the tests of `ce2nce-clinica` run) and the Debian packages
-# mricron-data (Colin27) and graphviz (the documentation's graph), asking sudo for apt-get when
-# not root.
+# mricron-data (Colin27), graphviz (the documentation's graph) and chromium (the reports'
+# browser tests), asking sudo for apt-get when not root.
 # The container image (docs/containers.md), built offline with podman from a debootstrapped
 # Debian 12 and the wheels fetched here (both cached in ~/.cache/ce2nce/containers):
 #   make container-image  -> localhost/ce2nce:latest
@@ -34,10 +34,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed system-deps
 
+# chromium: the browser tests of the reports (tests/reports/test_browser.py; ~100 MB, ~1 min).
 system-deps:
-	@test -f $(COLIN27) -a -x /usr/bin/dot || { $(SUDO) apt-get update -qq && \
+	@test -f $(COLIN27) -a -x /usr/bin/dot && command -v chromium >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		mricron-data graphviz; }
+		mricron-data graphviz chromium; }
 
 demo: install
 	$(VENV)/bin/ce2nce-demo demo_output

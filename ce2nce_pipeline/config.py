@@ -62,6 +62,8 @@ class RunConfig:
     stop_on_first_crash: bool = False
     #: -1: ``-q`` (no progress lines); 0: progress lines; 1: ``-v``; 2: ``-vv``.
     verbosity: int = 0
+    #: Rebuild the reports from the outputs on disk; compute nothing.
+    reports_only: bool = False
     run_uuid: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
 
     def __post_init__(self) -> None:

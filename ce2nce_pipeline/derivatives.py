@@ -19,6 +19,8 @@ BIDSIGNORE = (
     "group",  # the validator ignores "group/" but not "group"
     "*_affine.mat",
     "*_volumes.tsv",
+    "*.html",  # the visual reports (sub-X.html, group.html)
+    "figures",  # their figures, sub-X/figures/ (the validator wants no trailing slash here)
 )
 
 

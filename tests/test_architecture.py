@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "training": 3,
     "simulation": 3,
     "group": 3,
+    "reports": 3,
     "evaluation": 3,
     # nipype adapters, graphs, and the faces users see
     "interfaces": 4,

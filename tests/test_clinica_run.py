@@ -130,7 +130,9 @@ def test_writes_clinicas_t1_linear_names_and_ce2nce_outputs(runs):
     crop = nib.load(t1_linear / f"{CE}_{SP}_desc-Crop_res-1x1x1_T1w.nii.gz")
     assert crop.shape == (169, 208, 179)
     synthetic = nib.load(
-        runs["caps"] / "subjects/sub-01/ses-M000/ce2nce" / f"{CE}_{SP}_desc-synthetic_res-1x1x1_T1w.nii.gz"  # noqa: E501
+        runs["caps"]
+        / "subjects/sub-01/ses-M000/ce2nce"
+        / f"{CE}_{SP}_desc-synthetic_res-1x1x1_T1w.nii.gz"  # noqa: E501
     )
     # The identity network returns its input: the synthetic image is the T1w-ce's crop.
     a, b = np.asarray(crop.dataobj, float), np.asarray(synthetic.dataobj, float)
@@ -143,7 +145,8 @@ def test_writes_clinicas_t1_linear_names_and_ce2nce_outputs(runs):
 def test_existing_t1_linear_outputs_are_reused_not_recomputed(runs):
     assert runs["reused"].read_bytes() == runs["reused_bytes"]
     assert _folder(runs, "sub-02", "t1_linear") == {
-        REUSED_CROP, f"sub-02_ses-M000_{SP}_res-1x1x1_affine.mat"  # Clinica's own fake files
+        REUSED_CROP,
+        f"sub-02_ses-M000_{SP}_res-1x1x1_affine.mat",  # Clinica's own fake files
     }
     assert _folder(runs, "sub-02", "ce2nce") == _ce2nce_files("sub-02_ses-M000", synthetic=False)
     volumes = (runs["caps"] / "subjects/sub-02/ses-M000/ce2nce"

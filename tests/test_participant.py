@@ -243,6 +243,22 @@ def test_group_level_on_the_real_outputs(run):
     assert (group / "figures" / "relative_differences_rD.png").stat().st_size > 0
 
 
+def test_reports_and_flip_uncertainty_are_written(run):
+    out = run["out"]
+    for participant in ("sub-01", "sub-02"):
+        page = (out / f"{participant}.html").read_text()
+        assert "t1-linear result and the template" in page
+        assert any((out / participant / "figures").glob("*_desc-t1linear_T1w.svg"))
+    ce = f"sub-01_ses-M000_ce-gadolinium_{SPACE}"
+    assert (out / "sub-01" / "figures" / f"{ce}_desc-synthetic_T1w.svg").is_file()
+    assert "Enhancement removed" in (out / "sub-01.html").read_text()
+    sd = nib.load(out / "sub-01/ses-M000/anat" / f"{ce}_res-1x1x1_desc-flipsd_T1w.nii.gz")
+    assert sd.shape == (169, 208, 179) and float(np.asarray(sd.dataobj).max()) > 0
+    features = (out / "group" / "features.tsv").read_text()
+    assert "qc_flip_uncertainty_percent" in features
+    assert "sub-01.html" in (out / "group.html").read_text()
+
+
 def test_tampered_model_is_refused_before_any_work(tmp_path, colin27_tiny, checkpoint, capsys):
     import shutil
 

@@ -98,6 +98,12 @@ def build_parser() -> OneLineParser:
     parser.add_argument(
         "--stop-on-first-crash", action="store_true", help="stop at the first failing node"
     )
+    parser.add_argument(
+        "--reports-only",
+        action="store_true",
+        help="rebuild the visual reports (sub-X.html at participant level, group.html at group "
+        "level) from the outputs already in OUTPUT_DIR; compute nothing",
+    )
     parser.add_argument("--version", action="version", version=f"ce2nce {__version__}")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument(
@@ -260,4 +266,5 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         skip_bids_validation=args.skip_bids_validation,
         stop_on_first_crash=args.stop_on_first_crash,
         verbosity=-1 if args.quiet else args.verbose,
+        reports_only=args.reports_only,
     )

@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(config.omp_nthreads)
     _configure_logging(config.verbosity)
     try:
+        if config.reports_only:
+            from .reports import run_reports
+
+            return run_reports(config)
         _require_writable_folders(config)
         if config.analysis_level == "group":
             from .group import run_group

@@ -53,15 +53,18 @@ def ce2nce_done_marks(caps_dir: Path, image: T1wImage, translated: bool) -> list
         marks.append(
             folder
             / derivative_name(
-                entities, "T1w", ".nii.gz", TEMPLATE_SPACE, "synthetic", RESOLUTION,
+                entities,
+                "T1w",
+                ".nii.gz",
+                TEMPLATE_SPACE,
+                "synthetic",
+                RESOLUTION,
                 clinica_order=True,
             )  # fmt: skip
         )
         marks.append(
             folder
-            / derivative_name(
-                entities, "volumes", ".tsv", TEMPLATE_SPACE, "synthetic", RESOLUTION
-            )
+            / derivative_name(entities, "volumes", ".tsv", TEMPLATE_SPACE, "synthetic", RESOLUTION)
         )
     return marks
 

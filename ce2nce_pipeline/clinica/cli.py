@@ -114,4 +114,3 @@ def cli(
             err=True,
         )
         sys.exit(1)
-

@@ -26,6 +26,7 @@ from .figures import (
     plot_volume_scatter,
     save_figure,
 )
+from .qc import QC_SIDECAR, add_qc_columns, all_synthetic_qc
 from .validation import ValidationOptions, ValidationResult, validate
 
 logger = logging.getLogger(__name__)
@@ -156,8 +157,10 @@ def run_group_level(
     root = output_dir / GROUP_DIR
     features, feature_problems = feature_table(sessions, output_dir)
     problems += feature_problems
+    qcs = all_synthetic_qc(sessions)
+    features = add_qc_columns(features, qcs, output_dir)
     written = [write_tsv(features, root / "features.tsv")]
-    atomic_write_json(FEATURE_SIDECAR, root / "features.json")
+    atomic_write_json({**FEATURE_SIDECAR, **QC_SIDECAR}, root / "features.json")
 
     groups = _session_groups(bids_dir, sessions, group_by, problems)
     result = validate(sessions, group_by=group_by, groups=groups, options=options)
@@ -171,6 +174,12 @@ def run_group_level(
     for problem in problems:
         logger.info(problem)  # shown once, by the line below
         _say(f"warning: {problem}")
+    from ..reports.build import reports_after_run  # the reports read the group tables
+
+    reports_after_run(
+        output_dir, prefix="ce2nce group", participant_labels=participant_labels,
+        session_labels=session_labels, subjects=False,
+    )  # fmt: skip
     _say(
         f"{len(features)} session(s) in features.tsv, {len(result.pairs)} ce/nce pair(s) "
         f"validated, {len(written)} file(s) written under {root}"

@@ -26,11 +26,15 @@ class _TranslateInputSpec(BaseInterfaceInputSpec):
         usedefault=True,
         desc="how a coarser network grid's output returns to the t1-linear grid",
     )
+    flip_uncertainty = traits.Bool(
+        True, usedefault=True, desc="also run on the left-right mirror and write the sd map"
+    )
 
 
 class _TranslateOutputSpec(TraitedSpec):
     out_file = File(exists=True, desc="synthetic T1w-nce, same grid and affine as the input")
     device = traits.Str(desc="the device the network ran on ('cpu', 'cuda:0')")
+    sd_file = File(desc="sd of the outputs on the image and on its mirror (flip uncertainty)")
 
 
 class TranslateCeToNce(SimpleInterface):
@@ -48,8 +52,15 @@ class TranslateCeToNce(SimpleInterface):
             num_threads=self.inputs.num_threads,
             output_resampling=self.inputs.output_resampling,
         )
-        synthetic = predictor.predict(nib.load(self.inputs.in_file))
+        image = nib.load(self.inputs.in_file)
         out_file = str(Path(runtime.cwd) / "t1w_synthetic.nii.gz")
+        if self.inputs.flip_uncertainty:
+            synthetic, sd = predictor.predict_with_flip_sd(image)
+            sd_file = str(Path(runtime.cwd) / "t1w_synthetic_flipsd.nii.gz")
+            nib.save(sd, sd_file)
+            self._results["sd_file"] = sd_file
+        else:
+            synthetic = predictor.predict(image)
         nib.save(synthetic, out_file)
         self._results["out_file"] = out_file
         self._results["device"] = str(predictor.device)

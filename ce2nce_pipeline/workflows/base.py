@@ -205,6 +205,7 @@ def _add_translation_branch(
         (translate_wf, ds_synthetic_wf, [
             ("outputnode.t1w_synthetic", "inputnode.t1w_synthetic"),
             ("outputnode.device", "inputnode.device"),
+            ("outputnode.t1w_flip_sd", "inputnode.t1w_flip_sd"),
         ]),
         (translate_wf, synthetic_segmentation_wf, [
             ("outputnode.t1w_synthetic", "inputnode.t1w"),

@@ -175,10 +175,14 @@ def init_ds_synthetic_wf(
         The synthetic image.
     device
         The device the translation ran on (``ComputeDevice`` of the sidecar).
+    t1w_flip_sd
+        The sd of the network's outputs on the image and on its mirror
+        (``res-1x1x1_desc-flipsd_T1w``).
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(
-        niu.IdentityInterface(fields=["t1w_synthetic", "device"]), name="inputnode"
+        niu.IdentityInterface(fields=["t1w_synthetic", "device", "t1w_flip_sd"]),
+        name="inputnode",
     )
     ds_t1w_synthetic = pe.Node(
         DerivativesDataSink(
@@ -205,10 +209,27 @@ def init_ds_synthetic_wf(
         run_without_submitting=True,
     )
     ds_t1w_synthetic.overwrite = True
+    ds_flip_sd = _sink(
+        "ds_flip_sd",
+        common={"base_directory": output_dir, "source_entities": source_entities},
+        metadata={
+            "Description": "Voxel-wise standard deviation of the translation network's outputs "
+            "on the contrast-enhanced T1w and on its left-right mirror (flip test-time "
+            "augmentation), in the image's intensity units: the translation's uncertainty.",
+            "Sources": [source_uri(source_relpath)],
+            "SpatialReference": TEMPLATE_SPACE,
+            "SkullStripped": False,
+            "Resolution": RESOLUTION_DESCRIPTION,
+            "TranslationModel": model,
+        },
+        desc="flipsd",
+        suffix="T1w",
+    )
     workflow.connect([
         (inputnode, ds_t1w_synthetic, [
             ("t1w_synthetic", "in_file"), ("device", "compute_device"),
         ]),
+        (inputnode, ds_flip_sd, [("t1w_flip_sd", "in_file")]),
     ])  # fmt: skip
     return workflow
 

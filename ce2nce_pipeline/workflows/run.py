@@ -305,4 +305,13 @@ def run_participant_level(
         say("ce2nce: error: some steps failed; see the crash files in logs/")
         return 1
     _report(config, len(images), failed, rejections, crash_reports)
+    from ..reports.build import reports_after_run
+
+    reports_after_run(
+        config.output_dir,
+        prefix="ce2nce",
+        participant_labels=sorted({image.subject for image in images}),
+        session_labels=config.session_labels,
+        group=False,
+    )
     return 0 if not failed and not rejections else 1

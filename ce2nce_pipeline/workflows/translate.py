@@ -12,7 +12,9 @@ TRANSLATE_DESC = (
     "Each contrast-enhanced T1w image in t1-linear space was translated into a synthetic "
     "non-contrast-enhanced T1w image with a {architecture} network (weights sha256 "
     "{sha256_short}) following Bottani et al. [@ce2nce_paper]: intensities {scaling}, "
-    "{grid} and mapped back to the input's intensity units."
+    "{grid} and mapped back to the input's intensity units. The network was also applied to "
+    "the image mirrored left-right; the voxel-wise standard deviation of the two outputs was "
+    "kept as a measure of the translation's uncertainty."
 )
 #: The paper's round trip through the network grid, or none (network on the t1-linear grid).
 GRID_DESC = {
@@ -93,6 +95,9 @@ def init_translate_wf(
         The synthetic T1w-nce on the same grid.
     device
         The device the network ran on (``cpu``, ``cuda:0``), for the sidecar.
+    t1w_flip_sd
+        The voxel-wise sd of the network's outputs on the image and on its left-right mirror
+        (the flip uncertainty of the QC flags, docs/qc.md).
     """
     workflow = pe.Workflow(name=name)
     workflow.__desc__ = TRANSLATE_DESC.format(
@@ -108,7 +113,8 @@ def init_translate_wf(
     )
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="inputnode")
     outputnode = pe.Node(
-        niu.IdentityInterface(fields=["t1w_synthetic", "device"]), name="outputnode"
+        niu.IdentityInterface(fields=["t1w_synthetic", "device", "t1w_flip_sd"]),
+        name="outputnode",
     )
     translate = pe.Node(
         TranslateCeToNce(
@@ -119,12 +125,17 @@ def init_translate_wf(
         ),
         name="translate",
         n_procs=num_threads,
-        # 1.3 GB measured for a small Res-U-Net on the 128³ grid (benchmarks/bench_throughput.py);
-        # a network on the whole t1-linear grid holds about 3.4x more activations.
-        mem_gb=4.0 if network_grid == "169x208x179" else 1.5,
+        # 1.3 GB measured for a small Res-U-Net on the 128³ grid (benchmarks/bench_throughput.py)
+        # for one volume; the image and its mirror go through in one pass (twice the
+        # activations); a network on the whole t1-linear grid holds about 3.4x more.
+        mem_gb=8.0 if network_grid == "169x208x179" else 2.6,
     )
     workflow.connect([
         (inputnode, translate, [("t1w_crop", "in_file")]),
-        (translate, outputnode, [("out_file", "t1w_synthetic"), ("device", "device")]),
+        (translate, outputnode, [
+            ("out_file", "t1w_synthetic"),
+            ("device", "device"),
+            ("sd_file", "t1w_flip_sd"),
+        ]),
     ])  # fmt: skip
     return workflow

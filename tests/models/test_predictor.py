@@ -343,3 +343,28 @@ def test_voxels_without_signal_stay_empty_in_the_synthetic_image():
     assert np.abs(out[40:] - data[40:]).mean() < 0.01 * 900.0
     assert np.all(out[41:] > 0.0)
     np.testing.assert_array_equal(predictor.predict_array(data)[:40], 0.0)
+
+
+class LeftBright(nn.Module):
+    """Adds 0.1 in the first half of the first axis: a network that is not mirror-symmetric."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x.clone()
+        out[:, :, : x.shape[2] // 2] += 0.1
+        return out
+
+
+def test_flip_sd_is_zero_for_a_symmetric_network_and_half_the_asymmetry_otherwise():
+    image = make_image(head_like(0.0, 100.0))
+    synthetic, sd = Predictor(ScaledIdentity(), device="cpu").predict_with_flip_sd(image)
+    # The synthetic image is the plain prediction; identity commutes with the mirror.
+    np.testing.assert_array_equal(
+        synthetic.get_fdata(), Predictor(ScaledIdentity(), device="cpu").predict(image).get_fdata()
+    )
+    assert float(np.asarray(sd.dataobj).max()) < 1e-3 * 100
+    np.testing.assert_array_equal(sd.affine, image.affine)
+    _, sd = Predictor(LeftBright(), device="cpu").predict_with_flip_sd(image)
+    values = np.asarray(sd.dataobj)
+    # Away from the middle, one output has +0.1 (x100 intensity units) and the other not.
+    assert np.median(values[:60]) == pytest.approx(5.0, abs=0.5)
+    assert np.median(values[110:]) == pytest.approx(5.0, abs=0.5)

@@ -1,0 +1,138 @@
+"""Small HTML fragments of the reports: tables, QC flags, problems, crash files, versions."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from ..group.qc import FLAG_RULES, SyntheticQC
+
+
+class Raw(str):
+    """Markup that a table cell shows as it is (e.g. a link built here)."""
+
+
+def link(target: str, text: str) -> Raw:
+    """A relative link."""
+    return Raw(f'<a href="./{html.escape(target)}">{html.escape(text)}</a>')
+
+
+def escape(value: object) -> str:
+    """Text made safe for HTML."""
+    return html.escape(str(value))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, Raw):
+        return str(value)
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return escape(value)
+
+
+def table(rows: Sequence[Mapping[str, object]], columns: Sequence[str] | None = None) -> str:
+    """An HTML table of dictionaries (``n/a`` for missing or non-finite values)."""
+    if not rows:
+        return '<p class="missing">No rows.</p>'
+    columns = list(columns or rows[0].keys())
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def missing(lines: Iterable[str]) -> str:
+    """What could not be shown, one item per line (empty string when nothing is missing)."""
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return f'<div class="missing"><p>Not shown:</p><ul>{items}</ul></div>' if items else ""
+
+
+def qc_flags(qc: SyntheticQC) -> str:
+    """One row per flag: value, threshold, raised or not, and what it means."""
+    rows = []
+    for name, (column, threshold, meaning) in FLAG_RULES.items():
+        value = qc.values.get(column, math.nan)
+        known = math.isfinite(value)
+        raised = known and value > threshold
+        state = "raised" if raised else ("ok" if known else "not computed")
+        css = "flag-raised" if raised else ("flag-ok" if known else "")
+        rows.append(
+            f'<tr class="{css}"><td>{escape(name)}</td><td>{_cell(value)}</td>'
+            f"<td>&gt; {threshold:g}</td><td>{state}</td><td>{escape(meaning)}</td></tr>"
+        )
+    head = "<tr><th>flag</th><th>value</th><th>threshold</th><th>state</th><th>meaning</th></tr>"
+    notes = missing(qc.notes)
+    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{notes}"
+
+
+def crash_files(paths: Sequence[Path], root: Path) -> str:
+    """The crash files, each with its last error line and a link to the file."""
+    if not paths:
+        return '<p class="flag-ok">No crash file names this participant.</p>'
+    parts = [f'<p class="error">{len(paths)} step(s) failed; the crash files:</p>']
+    for path in paths:
+        text = path.read_text(errors="replace")
+        errors = [line for line in text.splitlines() if re.search(r"\w+Error\b", line)]
+        reason = errors[-1].strip() if errors else "(no error line found)"
+        relative = path.relative_to(root) if path.is_relative_to(root) else path
+        parts.append(
+            f"<details><summary><code>{escape(relative)}</code>: {escape(reason)}</summary>"
+            f'<p><a href="{escape(relative)}">open the crash file</a></p>'
+            f"<pre>{escape(text[-6000:])}</pre></details>"
+        )
+    return "".join(parts)
+
+
+def run_settings(logs: Path) -> list[dict[str, object]]:
+    """One row per run recorded in ``logs/`` (its settings TOML): the runs into this folder."""
+    rows: list[dict[str, object]] = []
+    for path in sorted(logs.glob("ce2nce_*_config.toml"), key=lambda p: p.stat().st_mtime):
+        try:
+            settings = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            rows.append({"run": path.name, "settings": f"unreadable: {error}"})
+            continue
+        flat = _flatten(settings)
+        rows.append(
+            {
+                "run": path.name.removeprefix("ce2nce_").removesuffix("_config.toml"),
+                "settings": "; ".join(f"{k} = {v}" for k, v in flat.items()),
+            }
+        )
+    return rows
+
+
+def _flatten(settings: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in settings.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def versions(versions_by_source: Mapping[str, Mapping[str, str]]) -> str:
+    """A table of software versions, one column per source (e.g. per image or run)."""
+    names = sorted({name for item in versions_by_source.values() for name in item})
+    rows = [
+        {"software": name, **{src: item.get(name) for src, item in versions_by_source.items()}}
+        for name in names
+    ]
+    return table(rows, ["software", *versions_by_source]) if rows else ""
+
+
+def citation(logs: Path) -> str:
+    """The methods text (``logs/CITATION.md``) as preformatted text."""
+    path = logs / "CITATION.md"
+    if not path.is_file():
+        return missing([f"{path}: no methods text (the participant level writes it)"])
+    return f'<pre class="boiler-md">{escape(path.read_text(encoding="utf-8"))}</pre>'

@@ -1,0 +1,387 @@
+"""The per-participant report ``sub-X.html`` and its figures under ``sub-X/figures/``.
+
+Built with nireports: the figures are reportlets (``plot_registration`` + ``compose_view``
+flickers, ``plot_segs`` contours), the page is nireports' assembler ``Report`` driven by a
+bootstrap file written here, with ce2nce's own offline template (no script or style is fetched).
+What cannot be drawn is listed in the report instead of stopping it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from ..group.collect import SPACE, ImageOutputs, SessionOutputs, parse_source, read_volumes
+from ..group.qc import SyntheticQC
+from . import html
+from .figures import contour_figure, flicker_figure, overlay_figure
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE = Path(__file__).parent / "data" / "report.tpl"
+#: pybids names of the source entities (nireports' figure layout).
+_ENTITY_NAMES = {
+    "sub": "subject",
+    "ses": "session",
+    "acq": "acquisition",
+    "ce": "ceagent",
+    "rec": "reconstruction",
+    "run": "run",
+}
+TISSUE_COLOURS = ("#e41a1c", "#377eb8", "#4daf4a")  # brain mask, GM + WM, WM
+TISSUE_CAPTION = (
+    "Red: brain mask; blue: outer edge of GM (CSF lies between red and blue); green: GM/WM "
+    "border (maximum-probability tissue map)."
+)
+
+
+@dataclass
+class _Builder:
+    """Collects the figures, fragments and sections of one report."""
+
+    figures: Path
+    sections: list[dict] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def query(self, stem: str, desc: str, suffix: str, extension: str) -> dict:
+        entities = parse_source(stem)
+        query: dict[str, object] = {n: None for n in _ENTITY_NAMES.values() if n != "run"}
+        for key, value in entities.items():
+            query[_ENTITY_NAMES[key]] = int(value) if key == "run" else value
+        return {**query, "datatype": "figures", "desc": desc, "suffix": suffix,
+                "extension": extension}  # fmt: skip
+
+    def figure(self, stem: str, desc: str, suffix: str, draw: Callable[[Path], object]) -> bool:
+        path = self.figures / f"{stem}_{SPACE}_desc-{desc}_{suffix}.svg"
+        try:
+            draw(path)
+        except Exception as error:  # a figure that cannot be drawn must not stop the report
+            self.missing.append(
+                f"{path.name}: could not be drawn ({type(error).__name__}: {error})"
+            )
+            logger.debug("figure %s failed", path.name, exc_info=True)
+            return False
+        return True
+
+    def fragment(self, stem: str, desc: str, content: str) -> None:
+        path = self.figures / f"{stem}_desc-{desc}_T1w.html"
+        path.write_text(content, encoding="utf-8")
+
+
+def _image(path: Path) -> nib.Nifti1Image:
+    source = nib.load(path)
+    return nib.Nifti1Image(np.asanyarray(source.dataobj, dtype=np.float32), source.affine)
+
+
+def _binary(array: np.ndarray, like: nib.Nifti1Image) -> nib.Nifti1Image:
+    return nib.Nifti1Image(array.astype(np.uint8), like.affine)
+
+
+def _template(like: nib.Nifti1Image) -> tuple[nib.Nifti1Image, nib.Nifti1Image] | None:
+    """The template image and brain outline on the t1-linear grid (``None`` on another grid)."""
+    from ..science.templates import CROP_SHAPE, template_brain_and_priors, template_on_grid
+
+    if tuple(like.shape) != CROP_SHAPE:
+        return None
+    template = nib.Nifti1Image(template_on_grid(CROP_SHAPE, like.affine), like.affine)
+    brain, _, _ = template_brain_and_priors()
+    return template, _binary(np.asarray(brain), like)
+
+
+def _tissue_masks(image: ImageOutputs, like: nib.Nifti1Image) -> list[nib.Nifti1Image]:
+    """Brain mask, GM + WM (its edge: the GM/CSF border) and WM (the GM/WM border).
+
+    Each border is drawn once, so CSF lies between the brain mask's and the GM's outlines.
+    """
+    masks = [_binary(np.asanyarray(nib.load(image.mask).dataobj) > 0, like)]
+    if image.dseg is not None:
+        labels = np.asanyarray(nib.load(image.dseg).dataobj)
+        masks += [_binary((labels == 1) | (labels == 2), like), _binary(labels == 2, like)]
+    return masks
+
+
+def _real_image_items(builder: _Builder, image: ImageOutputs, kind: str) -> list[dict]:
+    """t1-linear against the template, mask and tissue contours, volumes."""
+    stem, items = image.source, []
+    if image.image is None:
+        builder.missing.append(f"{stem}: no t1-linear output (the image failed or was skipped)")
+        return items
+    t1w = _image(image.image)
+    bbox = _binary(np.asanyarray(nib.load(image.mask).dataobj) > 0, t1w) if image.mask else t1w
+    template = _template(t1w)
+    if template is None:
+        builder.missing.append(f"{stem}: not on the t1-linear grid, no template flicker")
+    elif builder.figure(stem, "t1linear", "T1w", lambda out: flicker_figure(
+            t1w, template[0], bbox, out, labels=(f"t1-linear {kind}", "template"),
+            contour=template[1])):  # fmt: skip
+        items.append(
+            _svg_item(
+                builder,
+                stem,
+                "t1linear",
+                "T1w",
+                "t1-linear result and the template",
+                "Hover to flicker between the image and the "
+                "MNI152 template; red: the template brain's outline.",
+            )
+        )
+    if image.mask is None:
+        builder.missing.append(f"{stem}: no brain mask, no mask and tissue contours")
+    elif builder.figure(stem, "tissues", "dseg", lambda out: contour_figure(
+            t1w, _tissue_masks(image, t1w), TISSUE_COLOURS, bbox, out)):  # fmt: skip
+        items.append(
+            _svg_item(
+                builder,
+                stem,
+                "tissues",
+                "dseg",
+                "Brain mask and tissues",
+                TISSUE_CAPTION + ("" if image.dseg else " No tissue map."),
+            )
+        )
+    items.append(_volumes_item(builder, image))
+    return items
+
+
+def _svg_item(builder, stem, desc, suffix, title, caption) -> dict:
+    return {"bids": builder.query(stem, desc, suffix, ".svg"), "title": title,
+            "caption": caption, "static": False}  # fmt: skip
+
+
+def _volumes_item(builder: _Builder, image: ImageOutputs) -> dict:
+    desc = "volumes" if image.kind != "synthetic" else "syntheticvolumes"
+    if image.volumes is None:
+        content = html.missing([f"{image.source} ({image.kind}): no volumes table"])
+    else:
+        try:
+            volumes = read_volumes(image.volumes)
+            content = html.table([{f"{k} (cm³)": v for k, v in volumes.items()}])
+        except (OSError, ValueError) as error:
+            content = html.missing([str(error)])
+    builder.fragment(image.source, desc, content)
+    return {"bids": builder.query(image.source, desc, "T1w", ".html"),
+            "title": f"Tissue volumes ({image.kind})"}  # fmt: skip
+
+
+def _synthetic_items(
+    builder: _Builder, session: SessionOutputs, synthetic: ImageOutputs, qc: SyntheticQC | None
+) -> list[dict]:
+    """Flickers against the synthetic and the real nce, the enhancement removed, flags."""
+    stem = synthetic.source
+    ce = next((image for image in session.ce if image.source == stem), None)
+    if synthetic.image is None or ce is None or ce.image is None:
+        builder.missing.append(f"{stem}: no synthetic image or no t1-linear T1w-ce")
+        return []
+    ce_image, synth = _image(ce.image), _image(synthetic.image)
+    mask = ce.mask or synthetic.mask
+    bbox = _binary(np.asanyarray(nib.load(mask).dataobj) > 0, ce_image) if mask else ce_image
+    items = []
+    if builder.figure(stem, "synthetic", "T1w", lambda out: flicker_figure(
+            ce_image, synth, bbox, out, labels=("T1w-ce", "synthetic T1w-nce"))):  # fmt: skip
+        items.append(
+            _svg_item(
+                builder,
+                stem,
+                "synthetic",
+                "T1w",
+                "T1w-ce and synthetic T1w-nce",
+                "Hover to flicker between the contrast-enhanced input and its "
+                "synthetic non-contrast image.",
+            )
+        )
+    if session.nce is not None and session.nce.image is not None:
+        nce = _image(session.nce.image)
+        if builder.figure(stem, "realnce", "T1w", lambda out: flicker_figure(
+                ce_image, nce, bbox, out, labels=("T1w-ce", "real T1w-nce"))):  # fmt: skip
+            items.append(
+                _svg_item(
+                    builder,
+                    stem,
+                    "realnce",
+                    "T1w",
+                    "T1w-ce and real T1w-nce",
+                    "Hover to flicker between the contrast-enhanced image and "
+                    "the session's real non-contrast image.",
+                )
+            )
+    removed = np.clip(ce_image.get_fdata() - synth.get_fdata(), 0, None)
+    if builder.figure(stem, "enhancement", "T1w", lambda out: overlay_figure(
+            ce_image, removed, bbox, out, label="T1w-ce minus synthetic")):  # fmt: skip
+        items.append(
+            _svg_item(
+                builder,
+                stem,
+                "enhancement",
+                "T1w",
+                "Enhancement removed",
+                "T1w-ce minus synthetic (positive part) over the T1w-ce: "
+                "expected in vessels, sinuses, dura, choroid plexus and scalp.",
+            )
+        )
+    if synthetic.mask is not None:
+        own = synthetic.mask.with_name(
+            synthetic.mask.name.replace("desc-union_mask", "desc-syntheticbrain_mask")
+        )
+        shown = replace(synthetic, mask=own if own.is_file() else synthetic.mask)
+        if builder.figure(stem, "synthetictissues", "dseg", lambda out: contour_figure(
+                synth, _tissue_masks(shown, synth), TISSUE_COLOURS, bbox, out)):  # fmt: skip
+            items.append(
+                _svg_item(
+                    builder,
+                    stem,
+                    "synthetictissues",
+                    "dseg",
+                    "Synthetic image: brain mask and tissues",
+                    TISSUE_CAPTION,
+                )
+            )
+    items.append(_volumes_item(builder, synthetic))
+    builder.fragment(stem, "qc", html.qc_flags(qc) if qc else html.missing(["no QC flags"]))
+    items.append({"bids": builder.query(stem, "qc", "T1w", ".html"), "title": "QC flags"})
+    return items
+
+
+def crash_files_of(output_dir: Path, participant_id: str) -> list[Path]:
+    """The crash files under ``logs/`` that name one participant."""
+    found = []
+    for path in sorted((Path(output_dir) / "logs").glob("crash-*")):
+        text = path.read_text(errors="replace")
+        if f"{participant_id}_" in text or f"{participant_id}/" in text:
+            found.append(path)
+    return found
+
+
+def version_problem(output_dir: Path) -> str | None:
+    """A line when the outputs were written by another ce2nce version (or none is recorded)."""
+    from .. import __version__
+
+    description = Path(output_dir) / "dataset_description.json"
+    try:
+        generated = json.loads(description.read_text(encoding="utf-8")).get("GeneratedBy", [])
+    except (OSError, json.JSONDecodeError):
+        return f"{description}: missing or unreadable, the outputs' version is unknown"
+    versions = {str(item.get("Version")) for item in generated if item.get("Name") == "ce2nce"}
+    if not versions:
+        return f"{description}: not written by ce2nce"
+    if versions != {__version__}:
+        return (f"outputs written by ce2nce {', '.join(sorted(versions))}; this is ce2nce "
+                f"{__version__}: files may be missing or named differently")  # fmt: skip
+    return None
+
+
+def _software(sessions: Sequence[SessionOutputs]) -> dict[str, dict[str, str]]:
+    from ..group.collect import read_sidecar
+
+    found: dict[str, dict[str, str]] = {}
+    for session in sessions:
+        for image in (session.nce, *session.ce, *session.synthetic.values()):
+            if image is None:
+                continue
+            versions = read_sidecar(image.sidecar).get("ProcessingSoftwareVersions")
+            if isinstance(versions, dict) and versions not in found.values():
+                found[f"{image.source} ({image.kind})"] = {k: str(v) for k, v in versions.items()}
+    return found
+
+
+def _closing_sections(builder: _Builder, output_dir: Path, participant_id: str, sessions) -> None:
+    logs = output_dir / "logs"
+    builder.fragment(
+        participant_id,
+        "errors",
+        html.crash_files(crash_files_of(output_dir, participant_id), output_dir),
+    )
+    about = (html.citation(logs) + "<h3>Software versions</h3>"
+             + html.versions(_software(sessions)) + "<h3>Runs into this output folder</h3>"
+             + html.table(html.run_settings(logs)))  # fmt: skip
+    builder.fragment(participant_id, "about", about)
+    builder.sections += [
+        {"name": "Errors", "reportlets": [
+            {"bids": builder.query(participant_id, "errors", "T1w", ".html"),
+             "title": "Failed steps and their crash files"}]},
+        {"name": "About", "reportlets": [
+            {"bids": builder.query(participant_id, "about", "T1w", ".html"),
+             "title": "Methods, versions and run settings"}]},
+    ]  # fmt: skip
+
+
+def _summary(builder: _Builder, participant_id: str, sessions, problems: Sequence[str]) -> None:
+    rows = []
+    for session in sessions:
+        for image in (session.nce, *session.ce, *session.synthetic.values()):
+            if image is not None:
+                rows.append({"session": session.session_id, "image": image.source,
+                             "kind": image.kind,
+                             "missing outputs": ", ".join(image.missing()) or "none"})  # fmt: skip
+    content = html.table(rows) + html.missing([*problems, *builder.missing])
+    builder.fragment(participant_id, "summary", content)
+    builder.sections.insert(0, {"name": "Summary", "reportlets": [
+        {"bids": builder.query(participant_id, "summary", "T1w", ".html"),
+         "title": f"{participant_id}: images and what is missing"}]})  # fmt: skip
+
+
+def build_subject_report(
+    output_dir: Path,
+    participant_id: str,
+    sessions: Sequence[SessionOutputs],
+    qcs: Sequence[SyntheticQC] = (),
+    *,
+    problems: Sequence[str] = (),
+    run_uuid: str | None = None,
+) -> Path:
+    """Write ``OUTPUT_DIR/sub-X.html`` and its figures under ``OUTPUT_DIR/sub-X/figures``.
+
+    Parameters
+    ----------
+    output_dir : pathlib.Path
+        The derivatives dataset.
+    participant_id : str
+        ``sub-<label>``.
+    sessions : sequence of SessionOutputs
+        This participant's sessions (:func:`~ce2nce_pipeline.group.collect.collect_sessions`).
+    qcs : sequence of SyntheticQC
+        QC flags of the synthetic images (:func:`~ce2nce_pipeline.group.qc.all_synthetic_qc`).
+    problems : sequence of str
+        Lines to show in the summary (e.g. a version mismatch).
+
+    Returns
+    -------
+    pathlib.Path
+        The report.
+    """
+    from nireports.assembler.report import Report
+
+    output_dir = Path(output_dir)
+    qc_by_source = {(qc.session_id, qc.source): qc for qc in qcs}
+    with tempfile.TemporaryDirectory(prefix="ce2nce_report_") as folder:
+        figures = Path(folder) / participant_id / "figures"
+        figures.mkdir(parents=True)
+        builder = _Builder(figures)
+        for session in sessions:
+            for image in (session.nce, *session.ce):
+                if image is None:
+                    continue
+                kind = "T1w-nce" if image.kind == "nce" else "T1w-ce"
+                items = _real_image_items(builder, image, kind)
+                if (synthetic := session.synthetic.get(image.source)) is not None:
+                    qc = qc_by_source.get((session.session_id, image.source))
+                    items += _synthetic_items(builder, session, synthetic, qc)
+                builder.sections.append({"name": image.source, "reportlets": items})
+        _closing_sections(builder, output_dir, participant_id, sessions)
+        _summary(builder, participant_id, sessions, problems)
+        bootstrap = Path(folder) / "bootstrap.yml"
+        settings = {"title": f"ce2nce: {participant_id}", "template_path": str(TEMPLATE),
+                    "sections": builder.sections}  # fmt: skip
+        bootstrap.write_text(json.dumps(settings, indent=1), encoding="utf-8")
+        report = Report(
+            output_dir, run_uuid, bootstrap_file=bootstrap, reportlets_dir=folder,
+            out_filename=f"{participant_id}.html",
+        )  # fmt: skip
+        report.generate_report()
+    return output_dir / f"{participant_id}.html"
