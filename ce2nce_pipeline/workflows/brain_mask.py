@@ -28,6 +28,14 @@ BRAIN_MASK_DESC: dict[str, str] = {
 }
 
 
+#: Methods text of the rule every backend follows for images that arrive skull-stripped.
+SKULL_STRIPPED_DESC = (
+    "Images that were already skull-stripped (exactly zero over at least half of the t1-linear "
+    "field of view, non-zero over at most 2,600 cm³) were masked by their non-zero voxels "
+    "instead."
+)
+
+
 #: Peak resident memory of the masking node by backend, rounded up (GB; docs/benchmarks.md):
 #: HD-BET 2.3 GB on CPU, deepbet 1.1 GB, the template mask 0.6 GB.
 MEMORY_GB: dict[str, float] = {"hdbet": 2.5, "deepbet": 1.2, "template": 0.7}
@@ -88,7 +96,11 @@ def init_brain_mask_wf(
         raise ValueError(f"unknown mask backend {backend!r}; choose one of {MASK_BACKENDS}")
     require_backend(backend)
     workflow = pe.Workflow(name=name)
-    workflow.__desc__ = BRAIN_MASK_DESC[backend].format(version=backend_version(backend))
+    workflow.__desc__ = (
+        BRAIN_MASK_DESC[backend].format(version=backend_version(backend))
+        + " "
+        + SKULL_STRIPPED_DESC
+    )
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["mask", "device"]), name="outputnode")
     network = backend != "template"
