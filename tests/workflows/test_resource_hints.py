@@ -76,7 +76,8 @@ def test_heavy_nodes_declare_threads_and_memory(tmp_path, config):
         assert {node.mem_gb for node in by_kind[kind]} == {t1_linear.MEMORY_GB[kind]}
     assert {node.mem_gb for node in by_kind["brain_mask"]} == {brain_mask.MEMORY_GB["hdbet"]}
     assert {node.mem_gb for node in by_kind["segmentation"]} == {1.8}
-    assert {node.mem_gb for node in by_kind["translate"]} == {4.0}  # a full-grid network
+    # a full-grid network, run on the image and its mirror (flip uncertainty) in one batch
+    assert {node.mem_gb for node in by_kind["translate"]} == {8.0}
     # The mask node's torch threads are the ones it declares.
     assert {node.inputs.num_threads for node in by_kind["brain_mask"]} == {3}
     # nipype's SLURM plugin reads only each node's sbatch_args: they carry the hints.
@@ -116,10 +117,16 @@ class _RecordingWorkflow:
     def run(self, **settings) -> None:
         self.calls.append(settings)
 
+    def list_node_names(self) -> list[str]:
+        return []
+
 
 def test_plugin_and_its_arguments_reach_nipype_unchanged(config):
     workflow = _RecordingWorkflow()
-    assert run._run_graph(workflow, config)
+    assert run._run_graph(workflow, config, [])
+    # the progress lines' status callback joins the user's arguments, which pass unchanged
+    (settings,) = workflow.calls
+    assert callable(settings["plugin_args"].pop("status_callback"))
     assert workflow.calls == [
         {
             "plugin": "SLURM",
