@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import Ce2nceError
-from .parser import OneLineParser
+from .arguments import OneLineParser
 
 
 def _evaluation(text: str) -> tuple[str, Path]:

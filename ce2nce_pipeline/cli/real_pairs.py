@@ -15,7 +15,7 @@ from pathlib import Path
 from ..bids import validate_label
 from ..errors import Ce2nceError
 from ._logging import configure_logging
-from .parser import OneLineParser
+from .arguments import OneLineParser
 
 
 def _participant(label: str) -> str:

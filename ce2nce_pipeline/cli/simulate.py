@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import Ce2nceError
 from ._logging import configure_logging
-from .parser import OneLineParser, fraction, non_negative_int, positive_int
+from .arguments import OneLineParser, fraction, non_negative_int, positive_int
 
 if TYPE_CHECKING:
     from ..simulation.dataset import DatasetSettings

@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import Ce2nceError
 from ._logging import configure_training_logging
-from .parser import OneLineParser
+from .arguments import OneLineParser
 
 PROG = "ce2nce-train"
 

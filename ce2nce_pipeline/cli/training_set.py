@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import Ce2nceError
 from ._logging import configure_logging
-from .parser import OneLineParser, fraction, non_negative_int
+from .arguments import OneLineParser, fraction, non_negative_int
 
 
 def build_parser() -> argparse.ArgumentParser:
