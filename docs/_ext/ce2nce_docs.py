@@ -2,7 +2,7 @@
 
 Three directives, each reading the real objects rather than a copy of them:
 
-- ``ce2nce-argparse``: the command-line reference, from ``cli/parser.py``'s ``build_parser()``;
+- ``ce2nce-argparse``: the command-line reference, from ``cli/options.py``'s ``build_parser()``;
 - ``ce2nce-graph``: the participant graph of one session with a T1w-ce and a T1w-nce, drawn by
   Graphviz from nipype's own graph of ``init_single_subject_wf`` (``dot`` must be installed);
 - ``ce2nce-citation``: the methods text and references a default run writes to
