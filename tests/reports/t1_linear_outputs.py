@@ -57,8 +57,8 @@ def _volumes(path: Path, labels: np.ndarray, scale: float = 1.0, gm_factor: floa
 
 
 def _real(folder: Path, stem: str, data: np.ndarray, brain, tissues, scale: float) -> None:
-    _save(data, folder / f"{stem}_{SP}_desc-Crop_res-1x1x1_T1w.nii.gz")
-    (folder / f"{stem}_{SP}_desc-Crop_res-1x1x1_T1w.json").write_text(
+    _save(data, folder / f"{stem}_{SP}_res-1x1x1_desc-Crop_T1w.nii.gz")
+    (folder / f"{stem}_{SP}_res-1x1x1_desc-Crop_T1w.json").write_text(
         json.dumps({"ProcessingSoftwareVersions": {"ce2nce": __version__, "ANTsPy": "0.6.3"}})
     )
     _save(brain.astype(np.uint8), folder / f"{stem}_{SP}_res-1x1x1_desc-brain_mask.nii.gz")
@@ -97,9 +97,9 @@ def write_session(
     noise = rng.normal(0, 0.01 * np.percentile(data, 99), data.shape).astype(np.float32)
     synthetic = ce if translation_failed else np.clip(data + noise, 0, None)
     prefix = folder / f"{ce_stem}_{SP}"
-    _save(synthetic.astype(np.float32), Path(f"{prefix}_desc-synthetic_res-1x1x1_T1w.nii.gz"))
+    _save(synthetic.astype(np.float32), Path(f"{prefix}_res-1x1x1_desc-synthetic_T1w.nii.gz"))
     model = {"Architecture": "AttUNet", "Checkpoint": "w.safetensors", "WeightsSha256": "a" * 64}
-    Path(f"{prefix}_desc-synthetic_res-1x1x1_T1w.json").write_text(
+    Path(f"{prefix}_res-1x1x1_desc-synthetic_T1w.json").write_text(
         json.dumps({"TranslationModel": model, "ProcessingSoftwareVersions": {"ce2nce": "x"}})
     )
     _save(brain.astype(np.uint8), Path(f"{prefix}_res-1x1x1_desc-union_mask.nii.gz"))
