@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..console import say
+from ..console import progress, say
 from ..group.collect import collect_sessions
 from ..group.qc import all_synthetic_qc
 from .group import build_group_report
@@ -84,4 +84,4 @@ def reports_after_run(output_dir: Path, *, prefix: str, **kwargs) -> None:
         say(f"{prefix}: warning: reports not written: {type(error).__name__}: {error}")
         return
     missing = f" ({len(problems)} thing(s) missing, listed in them)" if problems else ""
-    say(f"{prefix}: {len(written)} report(s) written in {output_dir}{missing}")
+    progress(f"{prefix}: {len(written)} report(s) written in {output_dir}{missing}")

@@ -304,7 +304,6 @@ def run_participant_level(
     if not graph_ran and not failed:  # a crash no image could be held responsible for
         say("ce2nce: error: some steps failed; see the crash files in logs/")
         return 1
-    _report(config, len(images), failed, rejections, crash_reports)
     from ..reports.build import reports_after_run
 
     reports_after_run(
@@ -314,4 +313,5 @@ def run_participant_level(
         session_labels=config.session_labels,
         group=False,
     )
+    _report(config, len(images), failed, rejections, crash_reports)  # the summary comes last
     return 0 if not failed and not rejections else 1
