@@ -43,7 +43,7 @@ def _ce2nce_files(stem: str, synthetic: bool) -> set[str]:
         files |= {f"{stem}_{SP}_desc-synthetic_res-1x1x1_T1w.nii.gz",
                   f"{base}_desc-syntheticbrain_mask.nii.gz", f"{base}_desc-synthetic_dseg.nii.gz",
                   f"{base}_desc-synthetic_dseg.tsv", f"{base}_desc-synthetic_volumes.tsv",
-                  f"{base}_desc-union_mask.nii.gz"}  # fmt: skip
+                  f"{base}_desc-union_mask.nii.gz", f"{base}_desc-flipsd_T1w.nii.gz"}  # fmt: skip
         files |= {f"{base}_label-{t}_desc-synthetic_probseg.nii.gz" for t in ("GM", "WM", "CSF")}
     return files
 

@@ -136,6 +136,8 @@ def _add_translation(workflow, source, field, *, item, settings) -> None:
         (source, translate_wf, [(field, "inputnode.t1w_crop")]),
         (translate_wf, ds_synthetic_wf, [
             ("outputnode.t1w_synthetic", "inputnode.t1w_synthetic"),
+            ("outputnode.device", "inputnode.device"),
+            ("outputnode.t1w_flip_sd", "inputnode.t1w_flip_sd"),
         ]),
     ])  # fmt: skip
     _add_tissues(

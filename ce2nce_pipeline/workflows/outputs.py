@@ -211,7 +211,11 @@ def init_ds_synthetic_wf(
     ds_t1w_synthetic.overwrite = True
     ds_flip_sd = _sink(
         "ds_flip_sd",
-        common={"base_directory": output_dir, "source_entities": source_entities},
+        common={
+            "base_directory": output_dir,
+            "source_entities": source_entities,
+            "datatype": datatype,
+        },
         metadata={
             "Description": "Voxel-wise standard deviation of the translation network's outputs "
             "on the contrast-enhanced T1w and on its left-right mirror (flip test-time "
