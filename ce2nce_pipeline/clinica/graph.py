@@ -27,7 +27,7 @@ from ..workflows.outputs import (
 )
 from ..workflows.segmentation import init_tissue_segmentation_wf
 from ..workflows.t1_linear import init_t1_linear_wf
-from ..workflows.translate import init_translate_wf
+from ..workflows.translate import init_model_translate_wf
 from .caps import CE2NCE, CapsImage, subjects_dir
 
 
@@ -111,13 +111,8 @@ def _add_tissues(workflow, source, field, *, item, settings, desc=None) -> pe.Wo
 def _add_translation(workflow, source, field, *, item, settings) -> None:
     """Translate a T1w-ce; write the synthetic image, its own mask and its tissues."""
     model, image, stem = settings.translation, item.image, image_stem(item.image)
-    translate_wf = init_translate_wf(
-        checkpoint=str(model.checkpoint),
-        architecture=model.architecture,
-        weights_sha256=model.weights_sha256,
-        normalisation=model.normalisation,
-        network_grid=model.network_grid,
-        output_resampling=model.output_resampling,
+    translate_wf = init_model_translate_wf(
+        model,
         device=settings.environment.device,
         num_threads=settings.omp_nthreads,
         name=f"translate_{stem}_wf",

@@ -22,7 +22,7 @@ from .outputs import (
 from .scheduler import apply_scheduler_hints
 from .segmentation import init_tissue_segmentation_wf
 from .t1_linear import init_t1_linear_wf
-from .translate import init_translate_wf
+from .translate import init_model_translate_wf
 
 _TISSUE_FIELDS = ("gm_probseg", "wm_probseg", "csf_probseg", "dseg", "dseg_tsv", "volumes_tsv")
 
@@ -170,13 +170,8 @@ def _add_translation_branch(
     model: TranslationModel,
 ) -> None:
     """Translation of a T1w-ce, the synthetic image's own brain mask and its tissues."""
-    translate_wf = init_translate_wf(
-        checkpoint=str(model.checkpoint),
-        architecture=model.architecture,
-        weights_sha256=model.weights_sha256,
-        normalisation=model.normalisation,
-        network_grid=model.network_grid,
-        output_resampling=model.output_resampling,
+    translate_wf = init_model_translate_wf(
+        model,
         device=settings.environment.device,
         num_threads=settings.omp_nthreads,
         name=branch_name("translate", image),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
+from ..config import TranslationModel
 from ..interfaces.translate import TranslateCeToNce
 from ..science.intensity import WHITE_MATTER_LEVEL
 
@@ -139,3 +140,20 @@ def init_translate_wf(
         ]),
     ])  # fmt: skip
     return workflow
+
+
+def init_model_translate_wf(
+    model: TranslationModel, *, device: str, num_threads: int, name: str
+) -> pe.Workflow:
+    """:func:`init_translate_wf` for a checked translation model (its recorded settings)."""
+    return init_translate_wf(
+        checkpoint=str(model.checkpoint),
+        architecture=model.architecture,
+        weights_sha256=model.weights_sha256,
+        normalisation=model.normalisation,
+        network_grid=model.network_grid,
+        output_resampling=model.output_resampling,
+        device=device,
+        num_threads=num_threads,
+        name=name,
+    )
