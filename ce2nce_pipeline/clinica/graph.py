@@ -49,11 +49,16 @@ class CapsSettings:
 
     def brain_mask_wf(self, name: str) -> pe.Workflow:
         device = None if self.environment.device == "auto" else self.environment.device
-        return init_brain_mask_wf(backend=self.mask_backend, device=device, name=name)
+        return init_brain_mask_wf(
+            backend=self.mask_backend, device=device, omp_nthreads=self.omp_nthreads, name=name
+        )
 
     def segmentation_wf(self, name: str) -> pe.Workflow:
         return init_tissue_segmentation_wf(
-            backend=self.seg_backend, spm_installation=self.environment.spm, name=name
+            backend=self.seg_backend,
+            spm_installation=self.environment.spm,
+            omp_nthreads=self.omp_nthreads,
+            name=name,
         )
 
 
@@ -65,7 +70,9 @@ def _crop_source(workflow: pe.Workflow, item: CapsImage, settings: CapsSettings)
         reused.inputs.t1w_crop = str(item.reused_crop)
         workflow.add_nodes([reused])
         return reused, "t1w_crop"
-    t1_linear_wf = init_t1_linear_wf(name=f"t1_linear_{stem}_wf")
+    t1_linear_wf = init_t1_linear_wf(
+        omp_nthreads=settings.omp_nthreads, name=f"t1_linear_{stem}_wf"
+    )
     t1_linear_wf.inputs.inputnode.t1w = str(image.path)
     ds_t1_linear_wf = init_ds_t1_linear_wf(
         output_dir=settings.subjects,
