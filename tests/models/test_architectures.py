@@ -20,7 +20,7 @@ from ce2nce_pipeline.models import (
     list_presets,
     model_config,
 )
-from ce2nce_pipeline.models.res_unet import GAIN_SCALE
+from ce2nce_pipeline.models.res_unet import ENHANCEMENT_START, GAIN_SCALE
 
 #: Parameter counts documented in docs/models.md.
 DOCUMENTED_PARAMETERS = {
@@ -258,3 +258,39 @@ def test_res_unet_global_gain_multiplies_the_input_by_a_gain_per_image():
         build_model("res_unet", global_gain=True)
     with pytest.raises(ValueError, match="bool"):
         build_model("res_unet", global_residual=True, global_gain=1)
+
+
+def test_res_unet_enhancement_map_only_darkens_and_learns_where_the_ce_is_brighter():
+    torch.manual_seed(0)
+    model = build_model(
+        "res_unet",
+        base_channels=4,
+        depth=3,
+        global_residual=True,
+        normalisation="none",
+        enhancement_map=True,
+    )
+    nce = 0.25 + 0.05 * torch.rand(2, 1, 32, 32, 32)
+    ce = nce.clone()
+    ce[:, :, 12:20, 12:20, 12:20] += 0.5  # an enhanced blob: gadolinium only brightens
+    with torch.no_grad():  # untrained: the input less ENHANCEMENT_START everywhere
+        torch.testing.assert_close(model.eval()(ce), ce - ENHANCEMENT_START)
+    assert model_config(model)["enhancement_map"] is True
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(60):
+        optimiser.zero_grad()
+        loss = (model.train()(ce) - nce).abs().mean()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        out = model.eval()(ce)
+        # Whatever the weights, the output never exceeds the input ...
+        assert float((out - ce).max()) <= 0.0
+        # ... and training took most of the blob's 0.5 away while the rest barely moved.
+        blob = (slice(None), slice(None), slice(13, 19), slice(13, 19), slice(13, 19))
+        assert float((ce - out)[blob].mean()) > 0.25
+        assert float((ce - out)[:, :, :8].mean()) < 0.05
+    with pytest.raises(ValueError, match="enhancement_map needs"):
+        build_model("res_unet", enhancement_map=True)
+    with pytest.raises(ValueError, match="enhancement_map needs"):
+        build_model("res_unet", global_residual=True, global_gain=True, enhancement_map=True)

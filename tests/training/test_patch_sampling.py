@@ -14,6 +14,7 @@ def _pair():
     nce = torch.rand(1, 60, 70, 80, generator=generator)
     ce = nce.clone()
     ce[0, 40:44, 50:54, 60:64] += 1.0  # one small enhanced blob, far from the centre
+    ce[0, 22:30, 10:18, 10:18] -= 1.0  # a larger darker blob: misregistration, not gadolinium
     mask = torch.ones(60, 70, 80, dtype=torch.bool)
     return ce, nce, mask
 
@@ -27,12 +28,15 @@ def test_cubes_are_cut_at_the_same_place_and_every_third_holds_the_difference():
     )
     assert tuple(cubes_ce.shape) == tuple(cubes_nce.shape) == (9, 1, 16, 16, 16)
     difference = (cubes_ce - cubes_nce).abs()
-    # Cubes 1, 4, 7 are centred on the enhanced blob (the top 2 % of |ce - nce|) ...
-    assert all(float(difference[i].max()) == pytest.approx(1.0) for i in (1, 4, 7))
-    # ... and ce and nce were cut from the same voxels: equal outside the blob.
+    # Cubes 1, 4, 7 are centred on the enhanced blob (the top 2 % of ce - nce), never on the
+    # darker blob, eight times larger, that |ce - nce| would also pick ...
+    signed = cubes_ce - cubes_nce
+    assert all(float(signed[i].max()) == pytest.approx(1.0) for i in (1, 4, 7))
+    assert all(float(signed[i].min()) > -0.5 for i in (1, 4, 7))
+    # ... and ce and nce were cut from the same voxels: equal outside the blobs.
     assert float(difference[difference < 0.5].max()) == 0.0
     # The blob fills 64 voxels of 336,000: the other cubes would almost never show it.
-    assert sum(float(difference[i].max()) > 0.5 for i in (0, 2, 3, 5, 6, 8)) <= 2
+    assert sum(float(signed[i].max()) > 0.5 for i in (0, 2, 3, 5, 6, 8)) <= 2
 
 
 def test_cubes_near_an_edge_stay_inside_and_oversized_cubes_are_refused():
