@@ -266,10 +266,39 @@ def _run_atropos(
     ]
 
 
+def priors_from_posteriors(
+    posteriors: Sequence[NDArray[np.float32]],
+    template: Sequence[NDArray[np.float32]],
+) -> list[NDArray[np.float32]]:
+    """Priors of a second image of the same head: another image's posteriors, template elsewhere.
+
+    Where the earlier segmentation found no brain (its posteriors sum to 0: outside its mask),
+    the template priors fill in, so that a larger mask of the second image still has priors.
+
+    Parameters
+    ----------
+    posteriors
+        GM, WM, CSF probability maps of the earlier segmentation (zero outside its mask).
+    template
+        GM, WM, CSF template priors on the same grid.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        GM, WM, CSF priors, float32, each voxel summing to at most 1.
+    """
+    covered = np.sum(posteriors, axis=0, dtype=np.float32) > 0
+    return [
+        np.where(covered, np.clip(post, 0.0, 1.0), prior).astype(np.float32)
+        for post, prior in zip(posteriors, template, strict=True)
+    ]
+
+
 def segment_ants(
     image: nib.Nifti1Image,
     mask: nib.Nifti1Image | None = None,
     settings: AtroposSettings = AtroposSettings(),
+    initial: TissueMaps | None = None,
 ) -> TissueMaps:
     """GM/WM/CSF probability maps of a t1-linear image with Atropos and template priors.
 
@@ -282,6 +311,10 @@ def segment_ants(
         (:func:`~.brain_mask.template_brain_mask`).
     settings
         Atropos settings.
+    initial
+        Tissue maps of another image of the same head on the same grid (the T1w-ce of a
+        synthetic image): Atropos starts from them, and they replace the template priors within
+        that image's mask (:func:`priors_from_posteriors`), instead of from the template alone.
 
     Returns
     -------
@@ -300,6 +333,10 @@ def segment_ants(
     brain = _brain(image, mask)
     affine = np.asarray(image.affine, dtype=np.float64)
     priors: Sequence[NDArray[np.float32]] = tissue_priors()
+    if initial is not None:
+        if initial.gm.shape != data.shape or not np.allclose(initial.affine, affine):
+            raise ValueError("the initial tissue maps are not on the image's grid")
+        priors = priors_from_posteriors((initial.gm, initial.wm, initial.csf), priors)
     with tempfile.TemporaryDirectory(prefix="ce2nce_atropos_") as folder:
         workdir = Path(folder)
         if settings.refine_priors:
@@ -319,7 +356,11 @@ def segment_ants(
         csf=csf.astype(np.float32),
         affine=affine,
         backend="ants",
-        details={"atropos": settings, "mask_from_template": mask is None},
+        details={
+            "atropos": settings,
+            "mask_from_template": mask is None,
+            "initialised": initial is not None,
+        },
     )
 
 
