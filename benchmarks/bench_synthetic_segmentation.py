@@ -3,7 +3,9 @@
 For each t1-linear T1w-ce given, makes its synthetic T1w-nce with the shipped model and the
 HD-BET masks of both (as the participant level does; kept in ``--work`` for re-runs), segments
 the T1w-ce, then the synthetic image from scratch (the default: template priors, 3 iterations)
-and from the T1w-ce's tissue maps (``segment_ants(..., initial=...)``) with fewer iterations.
+and from the T1w-ce's tissue maps (Atropos initialised and constrained by the T1w-ce's
+posteriors instead of the template priors, the template filling in outside the T1w-ce's mask)
+with 1 to 3 iterations, or with the posteriors as initialisation only (prior weight 0).
 Prints the core-seconds of each synthetic segmentation (one ITK thread), the Dice of each
 tissue's labels and each volume's change against the from-scratch one, and, as the scale of
 what the product measures, the same change of the T1w-ce's own volumes.
@@ -21,16 +23,20 @@ import resource
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
 
 import nibabel as nib  # noqa: E402
 
+from ce2nce_pipeline.science import segmentation  # noqa: E402
 from ce2nce_pipeline.science.brain_mask import compute_brain_mask  # noqa: E402
 from ce2nce_pipeline.science.segmentation import (  # noqa: E402
     AtroposSettings,
     TissueMaps,
     segment_ants,
 )
+from ce2nce_pipeline.science.templates import tissue_priors  # noqa: E402
 from ce2nce_pipeline.science.volumes import dice  # noqa: E402
 
 #: (name, settings, start from the T1w-ce's maps)
@@ -67,6 +73,24 @@ def _inputs(ce_path: Path, work: Path) -> tuple[nib.Nifti1Image, ...]:
     return ce, syn, nib.load(files["ce_mask"]), nib.load(files["syn_mask"])
 
 
+def _segment_from(
+    image: nib.Nifti1Image, mask: nib.Nifti1Image, settings: AtroposSettings, ce: TissueMaps
+) -> TissueMaps:
+    """Atropos with the T1w-ce's posteriors as priors (template priors outside its mask)."""
+    posteriors = (ce.gm, ce.wm, ce.csf)
+    covered = np.sum(posteriors, axis=0) > 0
+    priors = [
+        np.where(covered, post, prior).astype(np.float32)
+        for post, prior in zip(posteriors, tissue_priors(), strict=True)
+    ]
+    brain = np.asarray(mask.dataobj) != 0
+    data = np.asarray(image.dataobj, dtype=np.float32)
+    with tempfile.TemporaryDirectory() as folder:
+        maps = segmentation._run_atropos(data, brain, priors, image.affine, settings, Path(folder))
+    gm, wm, csf = (np.clip(p, 0.0, 1.0) * brain for p in maps)
+    return TissueMaps(gm=gm, wm=wm, csf=csf, affine=image.affine)
+
+
 def _agreement(maps: TissueMaps, reference: TissueMaps) -> str:
     labels, volumes = maps.labels(), maps.volumes()
     ref_labels, ref_volumes = reference.labels(), reference.volumes()
@@ -91,7 +115,10 @@ def main() -> None:
         reference = None
         for label, settings, from_ce in OPTIONS:
             start = _core_seconds()
-            maps = segment_ants(syn, syn_mask, settings, initial=ce_maps if from_ce else None)
+            if from_ce:
+                maps = _segment_from(syn, syn_mask, settings, ce_maps)
+            else:
+                maps = segment_ants(syn, syn_mask, settings)
             seconds = _core_seconds() - start
             reference = reference or maps
             print(f"{name:24s} {label:30s} {seconds:5.1f} s  {_agreement(maps, reference)}")
