@@ -7,8 +7,9 @@ template with:
 - ``clinica``: ``antsRegistrationSyNQuick[a]``, Clinica's t1-linear (rigid then affine, shrink
   8x4x2x1, 1000x500x250x0 iterations), ce2nce's ``clinica`` schedule;
 - ``affine-8x4``: one affine stage (ANTsPy ``Affine``), shrink 8x4, 1000x500 iterations;
-- ``rigid+affine-8x4``: the two stages of t1-linear, stopped after shrink 4 (step 0.25): the
-  ``fast`` schedule, t1-linear's default.
+- ``fast``: t1-linear's default schedule (``science.t1_linear.FAST_LEVELS``): the same two
+  stages, the rigid one stopped after shrink 4, the affine one given 20 iterations at shrink 2
+  and none at full resolution.
 
 Prints the core-seconds (one ITK thread) and the RMS distance (mm) between where each
 registration and the ``clinica`` one send the points of the template's brain mask.
@@ -37,7 +38,7 @@ from ce2nce_pipeline.science import t1_linear  # noqa: E402
 from ce2nce_pipeline.science.templates import registration_template  # noqa: E402
 
 COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
-KINDS = ("clinica", "affine-8x4", "rigid+affine-8x4")
+KINDS = ("clinica", "affine-8x4", "fast")
 
 
 def _core_seconds() -> float:
@@ -48,9 +49,9 @@ def _core_seconds() -> float:
 def register(kind: str, fixed, moving, mask, folder: Path) -> Path:
     prefix = str(folder / f"{kind}_")
     ants.config._random_seed = t1_linear.REGISTRATION_SEED
-    if kind == "rigid+affine-8x4":  # t1-linear's default schedule, "fast"
+    if kind == "fast":
         seed = t1_linear.REGISTRATION_SEED
-        return Path(t1_linear._two_stages_to_shrink_4(moving, fixed, mask, prefix, seed))
+        return Path(t1_linear._fast_stages(moving, fixed, mask, prefix, seed))
     settings = (
         {"type_of_transform": t1_linear.REGISTRATION_TRANSFORM}
         if kind == "clinica"

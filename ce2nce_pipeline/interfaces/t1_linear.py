@@ -63,7 +63,7 @@ class _AffineRegistrationInputSpec(_SingleImageInputSpec):
         "fast",
         "clinica",
         usedefault=True,
-        desc="'fast' (stages stopped after shrink 4) or 'clinica' (antsRegistrationSyNQuick[a])",
+        desc="'fast' (the stages on fewer levels) or 'clinica' (antsRegistrationSyNQuick[a])",
     )
 
 

@@ -127,6 +127,22 @@ def _forward(self: Any, x: Any) -> Any:
 _ORIGINAL: dict[str, Any] = {}
 
 
+def release_freed_memory() -> None:
+    """Give the C heap's freed pages back to the system (glibc ``malloc_trim``; else nothing).
+
+    A worker process that ran other nodes before keeps their freed memory resident; HD-BET's
+    peak adds to it.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to trim
+
+
 @contextlib.contextmanager
 def lean_hdbet_forward() -> Iterator[None]:
     """Within the block, HD-BET v1's network runs :func:`lean_forward` (restored after)."""

@@ -27,8 +27,9 @@ T1_LINEAR_DESC = (
 SCHEDULE_DESC: dict[str, str] = {
     "clinica": "as `antsRegistrationSyNQuick.sh -t a`",
     "fast": (
-        "with the stages of `antsRegistrationSyNQuick.sh -t a` stopped after the 4 mm level "
-        "(shrink factors 8 and 4, 1000 and 500 iterations)"
+        "with the stages of `antsRegistrationSyNQuick.sh -t a` on fewer levels (rigid: "
+        "shrink factors 8 and 4, 1000 and 500 iterations; affine: shrink factors 8, 4 and 2, "
+        "1000, 500 and 20 iterations)"
     ),
 }
 
@@ -52,7 +53,7 @@ def init_t1_linear_wf(
         ITK threads of N4 and the registration (``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS``, set by
         the command line), declared as their ``n_procs`` so that nipype's plugins reserve them.
     registration
-        ``fast`` (default: Clinica's two stages stopped after shrink 4, within 1 mm RMS of it) or
+        ``fast`` (default: Clinica's two stages on fewer levels, within 1 mm RMS of it) or
         ``clinica`` (``antsRegistrationSyNQuick[a]`` exactly); docs/t1_linear.md.
     name
         Workflow name.
