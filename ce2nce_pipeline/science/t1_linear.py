@@ -15,10 +15,10 @@ Clinica 0.12 ``t1-linear`` (ANTs path) runs:
 
 antspyx recreates step 2 exactly as ``type_of_transform="antsRegistrationSyNQuick[a]"``
 (schedule ``clinica``). ce2nce's default schedule ``fast`` runs the same two stages (centre-of-mass
-start, rigid then affine, the same metric, mask and seed) stopped after the 4 mm level (shrink
-8x4, smoothing 3x2 voxels, 1000x500 iterations): 5.3-6.5 core-seconds instead of 17-26, landing
-0.36-0.85 mm RMS from ``clinica`` over the template's brain on Colin27 and six BraTS heads, tilted
-by 25 degrees or not (``benchmarks/bench_registration.py``, ``docs/t1_linear.md``).
+start, rigid then affine, the same metric, mask and seed) on fewer levels (:data:`FAST_LEVELS`):
+about half the core-seconds, landing 0.06-0.16 mm RMS from ``clinica`` over the template's brain
+on Colin27 and six BraTS heads, tilted by 25 degrees or not (``benchmarks/bench_registration.py``,
+``docs/t1_linear.md``).
 antspyx drops keyword arguments it does not know without a word (Clinica's ``--use-antspy``
 path passes ``type_of_transformation=`` and so runs SyN), so every call below goes through
 :func:`call_with_known_kwargs`, which refuses unknown names.

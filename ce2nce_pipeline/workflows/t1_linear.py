@@ -10,7 +10,8 @@ from ..science.t1_linear import DEFAULT_REGISTRATION
 
 #: Peak resident memory of each node's process, rounded up (GB), so that nipype's MultiProc
 #: packs images by memory: N4 with a 200 mm fitting distance 0.89 GB (benchmarks/bench_n4.py),
-#: registration 0.88 GB, crop 0.44 GB (benchmarks/bench_throughput.py, docs/benchmarks.md).
+#: 0.93 GB as a node; registration 0.90 GB with either schedule, crop 0.47 GB
+#: (benchmarks/bench_throughput.py, docs/benchmarks.md).
 MEMORY_GB: dict[str, float] = {"n4_correction": 1.0, "registration": 1.0, "crop": 0.5}
 
 T1_LINEAR_DESC = (
