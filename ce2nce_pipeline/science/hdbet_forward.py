@@ -5,13 +5,14 @@ until its forward pass returns. On the t1-linear grid (resampled to 1.5 mm and p
 128x144x128), a full-resolution feature map of the last stage (42 channels) is 396 MB and the
 CPU convolution holds its input, its output and reordered copies of both: the skip of the first
 level (198 MB) and the concatenated input of the first end convolution then raise the process's
-peak past 2 GB. :func:`lean_forward` runs the same modules in the same order on the same tensors,
+peak to 2.0 GB. :func:`lean_forward` runs the same modules in the same order on the same tensors,
 dropping each skip once concatenated and skipping the deep-supervision heads that inference
 discards (``do_ds`` is off), which changes no bit of the output. The large convolutions of the
 full-resolution stages run slab by slab along one axis (:func:`conv_in_slabs`), so that the
 reordered copies are those of a slab: float32 rounding may then differ in the last bits (the CPU
-library picks its kernels by shape), and the masks of three BraTS images and Colin27 came out
-identical to the voxel. Peak 1.55 GB instead of 2.0 GB in a fresh process (docs/benchmarks.md,
+library picks its kernels by shape), and the masks of three BraTS images (a T1w-ce, a T1w-nce,
+a synthetic image) came out identical to the voxel. Peak 1,547-1,580 MiB instead of
+2,003-2,022 MiB in a fresh process, for the same CPU time (docs/benchmarks.md,
 ``benchmarks/bench_hdbet_memory.py``).
 """
 

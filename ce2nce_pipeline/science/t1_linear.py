@@ -103,9 +103,7 @@ def n4_bias_correction(image: Any) -> Any:
     )
 
 
-def _fast_stages(
-    moving: Any, fixed: Any, fixed_mask: Any, prefix: str, seed: int
-) -> str:
+def _fast_stages(moving: Any, fixed: Any, fixed_mask: Any, prefix: str, seed: int) -> str:
     """antsRegistrationSyNQuick.sh -t a's rigid and affine stages with :data:`FAST_LEVELS`."""
     from ants.internal import get_lib_fn, get_pointer_string, process_arguments
 
