@@ -30,7 +30,7 @@ def main() -> None:
 
     from ce2nce_pipeline.science.brain_mask import backend_available, compute_brain_mask
     from ce2nce_pipeline.science.t1_linear import crop_to_clinica_box, t1_linear, template_image
-    from ce2nce_pipeline.science.templates import MNI2009C_AFFINE
+    from ce2nce_pipeline.science.templates import MNI2009C_AFFINE, registration_template
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["hdbet", "template", "deepbet"])
@@ -38,6 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_mask_tiv."))
     cropped, transform = t1_linear(COLIN27, work)
+    nib.save(registration_template()[0], work / "template.nii.gz")
     template = ants.image_read(str(work / "template.nii.gz"))
     bet = nib.load(COLIN27_BET)
     bet_mask = nib.Nifti1Image((np.asarray(bet.dataobj) > 0).astype(np.float32), bet.affine)

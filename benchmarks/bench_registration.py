@@ -4,10 +4,12 @@ For each head (Colin27 by default, or N4-corrected images given as arguments), o
 tilted by ``--tilt`` degrees (pitch, as oblique clinical series are), registers it to the
 template with:
 
-- ``clinica``: ``antsRegistrationSyNQuick[a]``, what t1-linear runs (rigid then affine, shrink
-  8x4x2x1, 1000x500x250x0 iterations);
+- ``clinica``: ``antsRegistrationSyNQuick[a]``, Clinica's t1-linear (rigid then affine, shrink
+  8x4x2x1, 1000x500x250x0 iterations), ce2nce's ``clinica`` schedule;
 - ``affine-8x4``: one affine stage (ANTsPy ``Affine``), shrink 8x4, 1000x500 iterations;
-- ``rigid+affine-8x4``: the two stages of t1-linear, stopped after shrink 4 (step 0.25).
+- ``fast``: t1-linear's default schedule (``science.t1_linear.FAST_LEVELS``): the same two
+  stages, the rigid one stopped after shrink 4, the affine one given 20 iterations at shrink 2
+  and none at full resolution.
 
 Prints the core-seconds (one ITK thread) and the RMS distance (mm) between where each
 registration and the ``clinica`` one send the points of the template's brain mask.
@@ -36,6 +38,7 @@ from ce2nce_pipeline.science import t1_linear  # noqa: E402
 from ce2nce_pipeline.science.templates import registration_template  # noqa: E402
 
 COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
+KINDS = ("clinica", "affine-8x4", "fast")
 
 
 def _core_seconds() -> float:
@@ -43,29 +46,12 @@ def _core_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _two_stages_8x4(fixed, moving, mask, prefix: str) -> Path:
-    from ants.internal import get_lib_fn, get_pointer_string, process_arguments
-
-    binary = mask != 0  # kept alive while ANTs reads it through its pointer
-    f, m, x = (get_pointer_string(image) for image in (fixed, moving, binary))
-    stage = ["-m", f"MI[{f},{m},1,32,Regular,0.25]", "-c", "[1000x500,1e-6,10]", "-f", "8x4"]
-    arguments = [
-        "-d", "3", "-r", f"[{f},{m},1]", "-o", prefix,
-        "-t", "Rigid[0.25]", *stage, "-s", "3x2vox",
-        "-t", "Affine[0.25]", *stage, "-s", "3x2vox",
-        "-x", f"[{x},NA]", "-z", "1", "--random-seed", str(t1_linear.REGISTRATION_SEED),
-        "--float", "1",
-    ]  # fmt: skip
-    if get_lib_fn("antsRegistration")(process_arguments(arguments)) != 0:
-        raise RuntimeError("antsRegistration failed")
-    return Path(prefix + "0GenericAffine.mat")
-
-
 def register(kind: str, fixed, moving, mask, folder: Path) -> Path:
     prefix = str(folder / f"{kind}_")
     ants.config._random_seed = t1_linear.REGISTRATION_SEED
-    if kind == "rigid+affine-8x4":
-        return _two_stages_8x4(fixed, moving, mask, prefix)
+    if kind == "fast":
+        seed = t1_linear.REGISTRATION_SEED
+        return Path(t1_linear._fast_stages(moving, fixed, mask, prefix, seed))
     settings = (
         {"type_of_transform": t1_linear.REGISTRATION_TRANSFORM}
         if kind == "clinica"
@@ -99,6 +85,13 @@ def main() -> None:
         "images", nargs="*", type=Path, help="N4-corrected heads (default: Colin27)"
     )
     parser.add_argument("--tilt", type=float, default=0.0, help="pitch added to each head (deg)")
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        default=list(KINDS),
+        choices=KINDS,
+        help="registrations to run (clinica, the reference, always runs first)",
+    )
     args = parser.parse_args()
     template, mask = registration_template()
     points = nib.affines.apply_affine(
@@ -116,10 +109,13 @@ def main() -> None:
                 moving = t1_linear.n4_bias_correction(ants.image_read(str(COLIN27)))
                 name = "Colin27"
             else:
-                moving, name = ants.image_read(str(path)), path.parent.parent.name or path.name
+                moving = ants.image_read(str(path))
+                name = "/".join(
+                    part for part in (path.parent.parent.name, path.parent.name) if part
+                )
             moving = tilted(moving, args.tilt)
             reference = None
-            for kind in ("clinica", "affine-8x4", "rigid+affine-8x4"):
+            for kind in ["clinica", *(kind for kind in args.kinds if kind != "clinica")]:
                 start = _core_seconds()
                 transform = register(kind, fixed, moving, fixed_mask, folder)
                 seconds = _core_seconds() - start

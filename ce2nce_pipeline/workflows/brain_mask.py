@@ -37,8 +37,9 @@ SKULL_STRIPPED_DESC = (
 
 
 #: Peak resident memory of the masking node by backend, rounded up (GB; docs/benchmarks.md):
-#: HD-BET 2.3 GB on CPU, deepbet 1.1 GB, the template mask 0.6 GB.
-MEMORY_GB: dict[str, float] = {"hdbet": 2.5, "deepbet": 1.2, "template": 0.7}
+#: HD-BET 1.8-2.0 GB on CPU (1,865 MiB, and 2,026 MiB in a worker that ran the translation
+#: before; benchmarks/bench_throughput.py), deepbet 1.1 GB, the template mask 0.6 GB.
+MEMORY_GB: dict[str, float] = {"hdbet": 2.0, "deepbet": 1.2, "template": 0.7}
 
 
 def init_brain_mask_wf(

@@ -128,7 +128,7 @@ def _connect_ants(
             refine_priors=settings.refine_priors,
         ),
         name="segmentation",
-        # Atropos on the t1-linear grid: 1.7 GB peak (benchmarks/bench_throughput.py).
+        # Atropos on the t1-linear grid: 1.65-1.7 GB peak (benchmarks/bench_throughput.py).
         mem_gb=1.8,
         n_procs=omp_nthreads,
     )

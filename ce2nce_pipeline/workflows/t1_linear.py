@@ -6,25 +6,41 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from ..interfaces.t1_linear import AffineRegistration, CropToClinicaBox, N4BiasCorrection
+from ..science.t1_linear import DEFAULT_REGISTRATION
 
 #: Peak resident memory of each node's process, rounded up (GB), so that nipype's MultiProc
 #: packs images by memory: N4 with a 200 mm fitting distance 0.89 GB (benchmarks/bench_n4.py),
-#: registration 0.88 GB, crop 0.44 GB (benchmarks/bench_throughput.py, docs/benchmarks.md).
+#: 0.93 GB as a node; registration 0.90 GB with either schedule, crop 0.47 GB
+#: (benchmarks/bench_throughput.py, docs/benchmarks.md).
 MEMORY_GB: dict[str, float] = {"n4_correction": 1.0, "registration": 1.0, "crop": 0.5}
 
 T1_LINEAR_DESC = (
     "Each T1w image was processed as Clinica's `t1-linear` pipeline does [@clinica; @wen2020]: "
     "bias field correction with N4ITK [@n4] (B-spline fitting distance 200 mm, shrink factor "
     "8), affine registration to the ICBM 2009c nonlinear symmetric template (MNI152NLin2009cSym) "
-    "[@fonov2011] with ANTs {ants_version} [@ants] as `antsRegistrationSyNQuick.sh -t a` "
+    "[@fonov2011] with ANTs {ants_version} [@ants] {schedule} "
     "(rigid then affine stages, Mattes mutual information), run in-process through ANTsPy, "
     "the template being the ICBM 2009a symmetric brain shipped with nilearn, matched within its "
     "brain mask dilated by 10 mm; the registered image was cropped to 169x208x179 voxels of "
     "1 mm."
 )
+#: How the methods text names each registration schedule.
+SCHEDULE_DESC: dict[str, str] = {
+    "clinica": "as `antsRegistrationSyNQuick.sh -t a`",
+    "fast": (
+        "with the stages of `antsRegistrationSyNQuick.sh -t a` on fewer levels (rigid: "
+        "shrink factors 8 and 4, 1000 and 500 iterations; affine: shrink factors 8, 4 and 2, "
+        "1000, 500 and 20 iterations)"
+    ),
+}
 
 
-def init_t1_linear_wf(*, omp_nthreads: int = 1, name: str = "t1_linear_wf") -> pe.Workflow:
+def init_t1_linear_wf(
+    *,
+    omp_nthreads: int = 1,
+    registration: str = DEFAULT_REGISTRATION,
+    name: str = "t1_linear_wf",
+) -> pe.Workflow:
     """Build Clinica's t1-linear for one T1w image.
 
     .. workflow::
@@ -37,6 +53,9 @@ def init_t1_linear_wf(*, omp_nthreads: int = 1, name: str = "t1_linear_wf") -> p
     omp_nthreads
         ITK threads of N4 and the registration (``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS``, set by
         the command line), declared as their ``n_procs`` so that nipype's plugins reserve them.
+    registration
+        ``fast`` (default: Clinica's two stages on fewer levels, within 1 mm RMS of it) or
+        ``clinica`` (``antsRegistrationSyNQuick[a]`` exactly); docs/t1_linear.md.
     name
         Workflow name.
 
@@ -54,10 +73,17 @@ def init_t1_linear_wf(*, omp_nthreads: int = 1, name: str = "t1_linear_wf") -> p
     affine
         ANTs affine transform (ITK ``.mat``), template points to T1w points.
     """
-    from ..science.t1_linear import ants_version
+    from ..science.t1_linear import REGISTRATION_SCHEDULES, ants_version
 
+    if registration not in REGISTRATION_SCHEDULES:
+        raise ValueError(
+            f"unknown registration schedule {registration!r}; choose one of "
+            f"{REGISTRATION_SCHEDULES}"
+        )
     workflow = pe.Workflow(name=name)
-    workflow.__desc__ = T1_LINEAR_DESC.format(ants_version=ants_version())
+    workflow.__desc__ = T1_LINEAR_DESC.format(
+        ants_version=ants_version(), schedule=SCHEDULE_DESC[registration]
+    )
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w"]), name="inputnode")
     outputnode = pe.Node(
         niu.IdentityInterface(fields=["t1w_registered", "t1w_crop", "affine"]), name="outputnode"
@@ -69,7 +95,7 @@ def init_t1_linear_wf(*, omp_nthreads: int = 1, name: str = "t1_linear_wf") -> p
         n_procs=omp_nthreads,
     )
     registration = pe.Node(
-        AffineRegistration(),
+        AffineRegistration(schedule=registration),
         name="registration",
         mem_gb=MEMORY_GB["registration"],
         n_procs=omp_nthreads,

@@ -183,3 +183,25 @@ def test_find_spm_with_matlab(tmp_path) -> None:
     found = seg.find_spm({"PATH": str(tmp_path / "bin"), "SPM_HOME": str(home)})
     assert not found.use_mcr and found.paths == (str(home),) and found.tpm == tpm
     assert found.matlab_cmd.startswith("matlab")
+
+
+def test_atropos_in_the_masks_box_gives_the_whole_grids_posteriors(
+    mni_template, tmp_path, monkeypatch
+) -> None:
+    """Atropos on the mask's bounding box: the same posteriors, to the bit, on the full grid."""
+    step = (slice(None, None, 3),) * 3  # the template at 3 mm: a real brain, quick to segment
+    data = np.asarray(mni_template.dataobj, dtype=np.float32)[step]
+    priors = [prior[step] for prior in tissue_priors()]
+    brain = np.zeros(data.shape, dtype=bool)
+    brain[8:40, 10:50, 12:45] = data[8:40, 10:50, 12:45] > 0  # off-centre: a box with margins
+    affine = np.diag([3.0, 3.0, 3.0, 1.0])
+    boxed = seg._run_atropos(data, brain, priors, affine, seg.AtroposSettings(), tmp_path)
+    assert seg._bounding_box(brain, margin=2) != tuple(slice(0, n) for n in data.shape)
+    monkeypatch.setattr(
+        seg, "_bounding_box", lambda mask, margin: tuple(slice(0, n) for n in mask.shape)
+    )
+    whole = seg._run_atropos(data, brain, priors, affine, seg.AtroposSettings(), tmp_path)
+    for inside, reference in zip(boxed, whole, strict=True):
+        assert inside.shape == data.shape
+        np.testing.assert_array_equal(inside * brain, reference * brain)
+        assert inside[brain].std() > 0.1  # real probabilities, not a constant

@@ -84,8 +84,10 @@ def test_heavy_nodes_declare_threads_and_memory(tmp_path, config):
     assert {node.plugin_args["sbatch_args"] for node in by_kind["n4_correction"]} == {
         "--mem=1024M --cpus-per-task=3"
     }
+    hdbet_mib = round(1024 * brain_mask.MEMORY_GB["hdbet"])
+    assert hdbet_mib == 2048  # HD-BET's measured peak, rounded up: within 2 GB
     assert {node.plugin_args["sbatch_args"] for node in by_kind["brain_mask"]} == {
-        "--mem=2560M --cpus-per-task=3"
+        f"--mem={hdbet_mib}M --cpus-per-task=3"
     }
     sinks = [node for node in nodes if node.name.startswith("ds_")]
     assert sinks and not any(node.plugin_args for node in sinks)  # they run in the main process

