@@ -7,7 +7,8 @@ A recipe has five tables; every key is optional except ``run.output_dir`` and on
     [data]          pairs_tsv | dataset_dir, validation_fraction, network_shape, check_grid,
                     cache, validation_metrics, intensity_normalisation
                     ("min-max" | "white-matter" | "white-matter-input"),
-                    training_patch, patches_per_volume
+                    training_patch, patches_per_volume, target
+                    ("nce" | "ce-without-enhancement")
     [model]         architecture, preset, kwargs
     [optimization]  epochs, batch_size, learning_rate, betas, weight_decay, lr_schedule
                     ("constant" | "cosine"), lr_decay_start_epoch, min_learning_rate,
@@ -33,6 +34,7 @@ from typing import Any, Literal, get_args
 
 from ..models.registry import GENERATORS, get_preset, list_presets
 from ..science.intensity import INTENSITY_NORMALISATIONS
+from .datasets import TRAINING_TARGETS
 from .schedule import LR_SCHEDULES
 from .settings import (
     ConfigError,
@@ -121,6 +123,7 @@ class TrainingConfig:
     )
     training_patch: int | None = setting(None, section="data", low=8)
     patches_per_volume: int = setting(4, section="data", low=1)
+    target: str = setting("nce", section="data", choices=TRAINING_TARGETS)
 
     architecture: str | None = setting(None, section="model", choices=GENERATORS)
     preset: str | None = setting(None, section="model")

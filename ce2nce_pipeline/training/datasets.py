@@ -35,6 +35,7 @@ import torch
 from scipy import ndimage
 
 from ..errors import InvalidInputError
+from ..science.enhancement_target import ce_without_enhancement
 from ..science.intensity import (
     check_normalisation,
     scale_network_input,
@@ -51,6 +52,7 @@ __all__ = [
     "CAPS_CE_CROP_GLOB",
     "CE_CROP_GLOB",
     "TRAIN",
+    "TRAINING_TARGETS",
     "VALIDATION",
     "ImagePair",
     "PairedVolumeDataset",
@@ -68,6 +70,8 @@ __all__ = [
 LOGGER = logging.getLogger(__name__)
 
 TRAIN = "train"
+#: What a pair's target holds (``[data] target`` of a recipe; :class:`PairedVolumeDataset`).
+TRAINING_TARGETS = ("nce", "ce-without-enhancement")
 VALIDATION = "validation"
 _SPLIT_NAMES = {"train": TRAIN, "training": TRAIN, "validation": VALIDATION, "val": VALIDATION}
 
@@ -533,6 +537,11 @@ class PairedVolumeDataset(torch.utils.data.Dataset):
     normalisation : {"min-max", "white-matter", "white-matter-input"}
         How each T1w-ce (input) and T1w-nce (target) is scaled to [0, 1] (see
         :func:`prepare_volume`).
+    target : {"nce", "ce-without-enhancement"}
+        What ``nce`` holds: the scaled T1w-nce (the paper's target), or the scaled T1w-ce made
+        no brighter than it inside the brain mask
+        (:func:`~ce2nce_pipeline.science.enhancement_target.ce_without_enhancement`), which
+        leaves the sequence and noise differences of two real series out of what is learnt.
 
     Raises
     ------
@@ -549,9 +558,13 @@ class PairedVolumeDataset(torch.utils.data.Dataset):
         check_grid: bool = True,
         cache: bool = True,
         normalisation: str = "min-max",
+        target: str = "nce",
     ) -> None:
+        if target not in TRAINING_TARGETS:
+            raise ValueError(f"target must be one of {', '.join(TRAINING_TARGETS)}, got {target!r}")
         self.pairs = list(pairs)
         self.normalisation = check_normalisation(normalisation)
+        self.target = target
         self.network_shape = tuple(int(s) for s in network_shape)
         self.check_grid = check_grid
         self.cache = cache
@@ -584,6 +597,8 @@ class PairedVolumeDataset(torch.utils.data.Dataset):
             mask = resample_to_shape(mask.astype(np.float32), self.network_shape) >= 0.5
         else:
             mask, source = fallback_head_mask(nce_net), "otsu_head(nce)"
+        if self.target == "ce-without-enhancement":
+            nce_net = ce_without_enhancement(ce_net, nce_net, mask & (ce_net > 0))
         return {
             "ce": torch.from_numpy(np.ascontiguousarray(ce_net, dtype=np.float32))[None],
             "nce": torch.from_numpy(np.ascontiguousarray(nce_net, dtype=np.float32))[None],

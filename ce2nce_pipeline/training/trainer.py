@@ -209,6 +209,7 @@ class _Run:
                 check_grid=config.check_grid,
                 cache=config.cache,
                 normalisation=config.intensity_normalisation,
+                target=config.target,
             )
             for pairs in (self.train_pairs, self.val_pairs)
         )

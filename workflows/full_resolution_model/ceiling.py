@@ -15,7 +15,10 @@ them):
   (what a network whose correction is built at half resolution could at best give);
 - ``histogram``: the T1w-ce given the T1w-nce's intensity histogram in the brain (a global,
   monotone intensity change and nothing local);
-- ``histogram_min``: both.
+- ``histogram_min``: both;
+- ``min_matched``: the T1w-ce wherever it is not brighter than the T1w-nce given the T1w-ce's
+  histogram, that matched T1w-nce elsewhere (an enhancement removed in the T1w-ce's own
+  intensities: the training target of ``target = "ce-without-enhancement"``).
 
 Only for training and validation pairs: choosing anything on test pairs would spoil them.
 """
@@ -34,7 +37,7 @@ from ce2nce_pipeline.science.intensity import white_matter_region
 sys.path.insert(0, str(Path(__file__).parent))
 from score_pairs import score  # noqa: E402
 
-SYNTHESES = ("min", "min_smooth", "histogram", "histogram_min")
+SYNTHESES = ("min", "min_smooth", "histogram", "histogram_min", "min_matched")
 
 
 def on_white_matter(image):
@@ -53,7 +56,7 @@ def histogram_matched(source, reference, brain):
 
 
 def syntheses(nce, ce):
-    """The four syntheses of the module docstring, in the white-matter units of ``ce``."""
+    """The five syntheses of the module docstring, in the white-matter units of ``ce``."""
     a, b = on_white_matter(nce), on_white_matter(ce)
     matched = histogram_matched(b, a, ce > 0)
     return {
@@ -61,6 +64,7 @@ def syntheses(nce, ce):
         "min_smooth": b - ndimage.gaussian_filter(np.maximum(b - a, 0), 1.0),
         "histogram": matched,
         "histogram_min": np.minimum(matched, a),
+        "min_matched": np.minimum(b, histogram_matched(a, b, ce > 0)),
     }
 
 
