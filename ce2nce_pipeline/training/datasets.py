@@ -561,7 +561,8 @@ class PairedVolumeDataset(torch.utils.data.Dataset):
         target: str = "nce",
     ) -> None:
         if target not in TRAINING_TARGETS:
-            raise ValueError(f"target must be one of {', '.join(TRAINING_TARGETS)}, got {target!r}")
+            choices = ", ".join(TRAINING_TARGETS)
+            raise ValueError(f"target must be one of {choices}, got {target!r}")
         self.pairs = list(pairs)
         self.normalisation = check_normalisation(normalisation)
         self.target = target

@@ -1,4 +1,4 @@
-"""Tests of the enhancement-only training target on Colin27 (a real T1w) with a known enhancement."""
+"""Tests of the enhancement-only training target, on Colin27 with a known enhancement."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def _enhanced_pair(seed: int = 0):
     axes = np.meshgrid(*[np.arange(n) for n in nce.shape], indexing="ij")
     enhanced = np.zeros(nce.shape, bool)
     for centre in ((60, 120, 90), (110, 80, 100), (85, 150, 60)):
-        distance = sum((a - c) ** 2 for a, c in zip(axes, centre))
+        distance = sum((a - c) ** 2 for a, c in zip(axes, centre, strict=True))
         enhanced |= distance < 7**2
     enhanced &= brain
     ce = 3.0 * np.sqrt(np.clip(nce, 0, None)) * 10 + rng.normal(0.0, 1.0, nce.shape) * brain
