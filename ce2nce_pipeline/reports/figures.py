@@ -172,7 +172,9 @@ class Layout:
                     continue
                 kept = np.vstack([line[::CONTOUR_STEP], line[-1:]])
                 xs, ys = x + (kept[:, 1] + 0.5) * sx, y + (kept[:, 0] + 0.5) * sy
-                points = [f"{a:.1f} {b:.1f}" for a, b in zip(xs.tolist(), ys.tolist())]
+                points = [
+                    f"{a:.1f} {b:.1f}" for a, b in zip(xs.tolist(), ys.tolist(), strict=True)
+                ]
                 parts.append("M" + " L".join(points))
         return " ".join(parts)
 
@@ -269,7 +271,9 @@ def contour_figure(
 ) -> Path:
     """An image with the outline of each mask, one colour per mask."""
     layout = Layout.of(Frame.of(bbox))
-    paths = [(layout.outlines(layout.frame.crop(m) > 0), c) for m, c in zip(masks, colors)]
+    paths = [
+        (layout.outlines(layout.frame.crop(m) > 0), c) for m, c in zip(masks, colors, strict=False)
+    ]
     return _write(layout, _layer(layout, layout.paint(layout.frame.crop(image)), "", paths), out)
 
 

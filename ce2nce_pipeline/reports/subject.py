@@ -226,8 +226,9 @@ def _synthetic_items(
                     "the session's real non-contrast image.",
                 )
             )
-    removed = np.clip(ce_image.get_fdata(dtype=np.float32) - synth.get_fdata(dtype=np.float32),
-                      0, None)
+    removed = np.clip(
+        ce_image.get_fdata(dtype=np.float32) - synth.get_fdata(dtype=np.float32), 0, None
+    )
     if builder.figure(stem, "enhancement", "T1w", lambda out: overlay_figure(
             ce_image, removed, bbox, out, label="T1w-ce minus synthetic")):  # fmt: skip
         items.append(
