@@ -1,9 +1,9 @@
 """The per-participant report ``sub-X.html`` and its figures under ``sub-X/figures/``.
 
-Built with nireports: the figures are reportlets (``plot_registration`` + ``compose_view``
-flickers, ``plot_segs`` contours), the page is nireports' assembler ``Report`` driven by a
-bootstrap file written here, with ce2nce's own offline template (no script or style is fetched).
-What cannot be drawn is listed in the report instead of stopping it.
+The figures (flickers, contours, the enhancement overlay) are drawn by :mod:`.figures` from the
+arrays, each output read once per participant; the page is nireports' assembler ``Report``
+driven by a bootstrap file written here, with ce2nce's own offline template (no script or style
+is fetched). What cannot be drawn is listed in the report instead of stopping it.
 """
 
 from __future__ import annotations
