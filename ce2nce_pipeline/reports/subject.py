@@ -380,6 +380,7 @@ def build_subject_report(
 
 
 def _build(output_dir, participant_id, sessions, qcs, problems, run_uuid) -> Path:
+    """:func:`build_subject_report`'s work: figures and fragments, then nireports' page."""
     from nireports.assembler.report import Report
 
     output_dir = Path(output_dir)
