@@ -14,6 +14,8 @@ Plugin = Literal["MultiProc", "Linear", "SLURM", "SLURMGraph", "SGE"]
 MaskBackend = Literal["template", "deepbet", "hdbet"]
 SegBackend = Literal["ants", "spm"]
 OutputResampling = Literal["round-trip", "keep-detail"]
+#: Affine registration schedules of t1-linear (``science.t1_linear.REGISTRATION_SCHEDULES``).
+Registration = Literal["fast", "clinica"]
 
 #: nipype plugins a run may use.
 PLUGINS: tuple[str, ...] = get_args(Plugin)
@@ -57,6 +59,8 @@ class RunConfig:
     output_resampling: OutputResampling | None = None
     mask_backend: MaskBackend = "hdbet"
     seg_backend: SegBackend = "ants"
+    #: t1-linear's affine registration schedule (docs/t1_linear.md).
+    registration: Registration = "fast"
     group_by: str | None = None
     skip_bids_validation: bool = False
     stop_on_first_crash: bool = False
@@ -73,6 +77,7 @@ class RunConfig:
         _check_choice("plugin", self.plugin, Plugin)
         _check_choice("mask backend", self.mask_backend, MaskBackend)
         _check_choice("segmentation backend", self.seg_backend, SegBackend)
+        _check_choice("registration schedule", self.registration, Registration)
         if self.output_resampling is not None:
             _check_choice("output resampling", self.output_resampling, OutputResampling)
         if not DEVICE_PATTERN.fullmatch(self.device):

@@ -104,6 +104,16 @@ def test_graph_keeps_a_session_with_both_ce_and_nce(tmp_path, colin27_tiny):
     assert description["Processing"][0]["Name"] == "ce2nce"
 
 
+def test_registration_schedule_reaches_every_registration_node(tmp_path, colin27_tiny):
+    bids = _bids(tmp_path, colin27_tiny)
+    pipeline = _pipeline(bids, tmp_path / "caps", tmp_path, registration="clinica").build()
+    names = [name for name in pipeline.list_node_names() if name.endswith(".registration")]
+    assert len(names) == 2
+    assert {pipeline.get_node(name).inputs.schedule for name in names} == {"clinica"}
+    bad = CliRunner().invoke(run_cli, ["ce2nce", ".", "caps", "--registration", "slow"])
+    assert bad.exit_code == 2 and "'slow' is not one of" in bad.output
+
+
 def test_one_bad_image_never_stops_the_others(tmp_path, colin27_tiny):
     import nipype
 

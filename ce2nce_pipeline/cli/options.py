@@ -10,6 +10,7 @@ from .. import __version__
 from ..config import PLUGINS, AnalysisLevel, OutputResampling
 from ..science.brain_mask import DEFAULT_MASK_BACKEND, MASK_BACKENDS
 from ..science.segmentation import DEFAULT_SEG_BACKEND, SEG_BACKENDS
+from ..science.t1_linear import DEFAULT_REGISTRATION, REGISTRATION_SCHEDULES
 from .arguments import OneLineParser
 
 
@@ -129,4 +130,12 @@ def _add_processing_arguments(parser: argparse.ArgumentParser) -> None:
         choices=SEG_BACKENDS,
         default=DEFAULT_SEG_BACKEND,
         help=f"tissue segmentation (default {DEFAULT_SEG_BACKEND}; spm needs SPM12 + MCR)",
+    )
+    parser.add_argument(
+        "--registration",
+        choices=REGISTRATION_SCHEDULES,
+        default=DEFAULT_REGISTRATION,
+        help=f"t1-linear's affine registration schedule (default {DEFAULT_REGISTRATION}: "
+        "Clinica's stages on fewer levels, about half the CPU time; clinica: "
+        "antsRegistrationSyNQuick[a] exactly; see docs/t1_linear.md)",
     )

@@ -16,7 +16,7 @@ from clinica import option
 from clinica.pipelines import cli_param
 from clinica.pipelines.engine import clinica_pipeline
 
-from ..config import MaskBackend, OutputResampling, SegBackend
+from ..config import MaskBackend, OutputResampling, Registration, SegBackend
 
 PIPELINE_NAME = "ce2nce"
 
@@ -54,6 +54,11 @@ def _choices(literal) -> click.Choice:
     help="Tissue segmentation (spm needs SPM12 and the MCR).",
 )  # fmt: skip
 @cli_param.option_group.option(
+    "--registration", type=_choices(Registration), default="fast", show_default=True,
+    help="t1-linear's affine registration: fast (Clinica's stages on fewer levels) or "
+    "clinica (antsRegistrationSyNQuick[a] exactly).",
+)  # fmt: skip
+@cli_param.option_group.option(
     "--device", default="auto", show_default=True, help="Where the translation runs: "
     "auto, cpu, cuda or cuda:N.",
 )  # fmt: skip
@@ -71,6 +76,7 @@ def cli(
     output_resampling: str | None = None,
     mask_backend: str = "hdbet",
     seg_backend: str = "ants",
+    registration: str = "fast",
     device: str = "auto",
     subjects_sessions_tsv: str | None = None,
     working_directory: str | None = None,
@@ -92,6 +98,7 @@ def cli(
         "output_resampling": output_resampling,
         "mask_backend": mask_backend,
         "seg_backend": seg_backend,
+        "registration": registration,
         "device": device,
     }
     try:

@@ -40,6 +40,7 @@ class CapsSettings:
     translation: TranslationModel | None = None
     mask_backend: str = "hdbet"
     seg_backend: str = "ants"
+    registration: str = "fast"
     environment: RunEnvironment = RunEnvironment()
     omp_nthreads: int = 1
 
@@ -71,7 +72,9 @@ def _crop_source(workflow: pe.Workflow, item: CapsImage, settings: CapsSettings)
         workflow.add_nodes([reused])
         return reused, "t1w_crop"
     t1_linear_wf = init_t1_linear_wf(
-        omp_nthreads=settings.omp_nthreads, name=f"t1_linear_{stem}_wf"
+        omp_nthreads=settings.omp_nthreads,
+        registration=settings.registration,
+        name=f"t1_linear_{stem}_wf",
     )
     t1_linear_wf.inputs.inputnode.t1w = str(image.path)
     ds_t1_linear_wf = init_ds_t1_linear_wf(

@@ -23,6 +23,7 @@ DEFAULT_PARAMETERS: dict[str, object] = {
     "output_resampling": None,
     "mask_backend": "hdbet",
     "seg_backend": "ants",
+    "registration": "fast",  # t1-linear's affine schedule: "fast" or "clinica"
     "device": "auto",
     "omp_nthreads": 1,
 }
@@ -202,6 +203,7 @@ class Ce2nce(Pipeline):
             translation=translation_model(config, n_ce),
             mask_backend=config.mask_backend,
             seg_backend=config.seg_backend,
+            registration=config.registration,
             environment=environment(config),
             omp_nthreads=config.omp_nthreads,
         )

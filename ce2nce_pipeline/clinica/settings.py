@@ -23,6 +23,7 @@ def run_config(bids_dir: Path, caps_dir: Path, parameters: dict) -> RunConfig:
         output_resampling=parameters["output_resampling"],
         mask_backend=parameters["mask_backend"],
         seg_backend=parameters["seg_backend"],
+        registration=parameters["registration"],
         device=parameters["device"],
         omp_nthreads=int(parameters["omp_nthreads"]),
     )

@@ -1,13 +1,14 @@
 """The per-participant report ``sub-X.html`` and its figures under ``sub-X/figures/``.
 
-Built with nireports: the figures are reportlets (``plot_registration`` + ``compose_view``
-flickers, ``plot_segs`` contours), the page is nireports' assembler ``Report`` driven by a
-bootstrap file written here, with ce2nce's own offline template (no script or style is fetched).
-What cannot be drawn is listed in the report instead of stopping it.
+The figures (flickers, contours, the enhancement overlay) are drawn by :mod:`.figures` from the
+arrays, each output read once per participant; the page is nireports' assembler ``Report``
+driven by a bootstrap file written here, with ce2nce's own offline template (no script or style
+is fetched). What cannot be drawn is listed in the report instead of stopping it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import tempfile
@@ -75,7 +76,9 @@ class _Builder:
         path.write_text(content, encoding="utf-8")
 
 
+@functools.lru_cache(maxsize=8)
 def _image(path: Path) -> nib.Nifti1Image:
+    """An output as float32, read once per report (a session's figures share their inputs)."""
     source = nib.load(path)
     return nib.Nifti1Image(np.asanyarray(source.dataobj, dtype=np.float32), source.affine)
 
@@ -84,15 +87,27 @@ def _binary(array: np.ndarray, like: nib.Nifti1Image) -> nib.Nifti1Image:
     return nib.Nifti1Image(array.astype(np.uint8), like.affine)
 
 
+def _mask(path: Path, like: nib.Nifti1Image) -> nib.Nifti1Image:
+    return _binary(np.asanyarray(_image(path).dataobj) > 0, like)
+
+
+@functools.lru_cache(maxsize=2)
+def _template_arrays(affine: bytes) -> tuple[np.ndarray, np.ndarray]:
+    from ..science.templates import CROP_SHAPE, template_brain_and_priors, template_on_grid
+
+    grid = np.frombuffer(affine).reshape(4, 4)
+    brain, _, _ = template_brain_and_priors()
+    return template_on_grid(CROP_SHAPE, grid), np.asarray(brain)
+
+
 def _template(like: nib.Nifti1Image) -> tuple[nib.Nifti1Image, nib.Nifti1Image] | None:
     """The template image and brain outline on the t1-linear grid (``None`` on another grid)."""
-    from ..science.templates import CROP_SHAPE, template_brain_and_priors, template_on_grid
+    from ..science.templates import CROP_SHAPE
 
     if tuple(like.shape) != CROP_SHAPE:
         return None
-    template = nib.Nifti1Image(template_on_grid(CROP_SHAPE, like.affine), like.affine)
-    brain, _, _ = template_brain_and_priors()
-    return template, _binary(np.asarray(brain), like)
+    template, brain = _template_arrays(np.asarray(like.affine, dtype=np.float64).tobytes())
+    return nib.Nifti1Image(template, like.affine), _binary(brain, like)
 
 
 def _tissue_masks(image: ImageOutputs, like: nib.Nifti1Image) -> list[nib.Nifti1Image]:
@@ -100,9 +115,9 @@ def _tissue_masks(image: ImageOutputs, like: nib.Nifti1Image) -> list[nib.Nifti1
 
     Each border is drawn once, so CSF lies between the brain mask's and the GM's outlines.
     """
-    masks = [_binary(np.asanyarray(nib.load(image.mask).dataobj) > 0, like)]
+    masks = [_mask(image.mask, like)]
     if image.dseg is not None:
-        labels = np.asanyarray(nib.load(image.dseg).dataobj)
+        labels = np.asanyarray(_image(image.dseg).dataobj)
         masks += [_binary((labels == 1) | (labels == 2), like), _binary(labels == 2, like)]
     return masks
 
@@ -114,7 +129,7 @@ def _real_image_items(builder: _Builder, image: ImageOutputs, kind: str) -> list
         builder.missing.append(f"{stem}: no t1-linear output (the image failed or was skipped)")
         return items
     t1w = _image(image.image)
-    bbox = _binary(np.asanyarray(nib.load(image.mask).dataobj) > 0, t1w) if image.mask else t1w
+    bbox = _mask(image.mask, t1w) if image.mask else t1w
     template = _template(t1w)
     if template is None:
         builder.missing.append(f"{stem}: not on the t1-linear grid, no template flicker")
@@ -181,7 +196,7 @@ def _synthetic_items(
         return []
     ce_image, synth = _image(ce.image), _image(synthetic.image)
     mask = ce.mask or synthetic.mask
-    bbox = _binary(np.asanyarray(nib.load(mask).dataobj) > 0, ce_image) if mask else ce_image
+    bbox = _mask(mask, ce_image) if mask else ce_image
     items = []
     if builder.figure(stem, "synthetic", "T1w", lambda out: flicker_figure(
             ce_image, synth, bbox, out, labels=("T1w-ce", "synthetic T1w-nce"))):  # fmt: skip
@@ -211,7 +226,9 @@ def _synthetic_items(
                     "the session's real non-contrast image.",
                 )
             )
-    removed = np.clip(ce_image.get_fdata() - synth.get_fdata(), 0, None)
+    removed = np.clip(
+        ce_image.get_fdata(dtype=np.float32) - synth.get_fdata(dtype=np.float32), 0, None
+    )
     if builder.figure(stem, "enhancement", "T1w", lambda out: overlay_figure(
             ce_image, removed, bbox, out, label="T1w-ce minus synthetic")):  # fmt: skip
         items.append(
@@ -355,6 +372,15 @@ def build_subject_report(
     pathlib.Path
         The report.
     """
+
+    try:
+        return _build(output_dir, participant_id, sessions, qcs, problems, run_uuid)
+    finally:  # the images read for this participant's figures are not kept
+        _image.cache_clear()
+
+
+def _build(output_dir, participant_id, sessions, qcs, problems, run_uuid) -> Path:
+    """:func:`build_subject_report`'s work: figures and fragments, then nireports' page."""
     from nireports.assembler.report import Report
 
     output_dir = Path(output_dir)

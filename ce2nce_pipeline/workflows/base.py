@@ -11,6 +11,7 @@ from nipype.pipeline import engine as pe
 from ..bids import T1wImage, pair_images
 from ..config import RunConfig, TranslationModel
 from ..science.segmentation import SpmInstallation
+from ..science.t1_linear import DEFAULT_REGISTRATION
 from .brain_mask import init_brain_mask_wf, init_union_mask_wf
 from .outputs import (
     init_ds_synthetic_wf,
@@ -99,6 +100,7 @@ class _SubjectSettings:
     seg_backend: str
     environment: RunEnvironment
     omp_nthreads: int
+    registration: str = DEFAULT_REGISTRATION
 
     @property
     def mask_device(self) -> str | None:
@@ -126,7 +128,9 @@ def _add_image_branch(
 ) -> tuple[pe.Workflow, pe.Workflow]:
     """t1-linear, brain mask and tissues of one image; returns its t1-linear and mask graphs."""
     t1_linear_wf = init_t1_linear_wf(
-        omp_nthreads=settings.omp_nthreads, name=branch_name("t1_linear", image)
+        omp_nthreads=settings.omp_nthreads,
+        registration=settings.registration,
+        name=branch_name("t1_linear", image),
     )
     t1_linear_wf.inputs.inputnode.t1w = str(image.path)
     ds_t1_linear_wf = init_ds_t1_linear_wf(
@@ -253,6 +257,7 @@ def init_single_subject_wf(
     seg_backend: str = "ants",
     environment: RunEnvironment | None = None,
     omp_nthreads: int = 1,
+    registration: str = DEFAULT_REGISTRATION,
     name: str | None = None,
 ) -> pe.Workflow:
     """Process every T1w image of one participant.
@@ -283,6 +288,8 @@ def init_single_subject_wf(
         its device; no SPM).
     omp_nthreads
         CPU threads of the networks.
+    registration
+        t1-linear's affine registration schedule, ``fast`` or ``clinica`` (docs/t1_linear.md).
     name
         Workflow name (default ``sub_<label>_wf``).
     """
@@ -295,6 +302,7 @@ def init_single_subject_wf(
         seg_backend=seg_backend,
         environment=environment or RunEnvironment(),
         omp_nthreads=omp_nthreads,
+        registration=registration,
     )
     masks: dict[str, pe.Workflow] = {}
     for image in images:
@@ -350,6 +358,7 @@ def init_ce2nce_wf(
                 seg_backend=config.seg_backend,
                 environment=environment or RunEnvironment(device=config.device),
                 omp_nthreads=config.omp_nthreads,
+                registration=config.registration,
             )
         ])  # fmt: skip
     # nipype's SLURM and SGE plugins submit each node as a job: give it the node's hints.

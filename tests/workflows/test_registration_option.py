@@ -1,0 +1,70 @@
+"""``--registration``: from the command line to every registration node, the run settings and
+the methods text; a bad value is one line."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from ce2nce_pipeline.bids import T1wImage
+from ce2nce_pipeline.cli.parser import parse_args
+from ce2nce_pipeline.cli.run import main
+from ce2nce_pipeline.workflows.base import collect_descriptions, init_ce2nce_wf
+
+from ..conftest import write_dataset
+
+
+@pytest.fixture
+def dataset(tmp_path, colin27_tiny):
+    return write_dataset(
+        tmp_path / "bids", {"sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz": colin27_tiny}
+    )
+
+
+def _images(bids) -> list[T1wImage]:
+    path = "sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz"
+    ce = "sub-01/ses-M000/anat/sub-01_ses-M000_ce-gadolinium_T1w.nii.gz"
+    return [
+        T1wImage(bids / path, path, {"subject": "01", "session": "M000"}),
+        T1wImage(bids / ce, ce, {"subject": "01", "session": "M000", "ceagent": "gadolinium"},
+                 contrast_agent="gadolinium"),
+    ]  # fmt: skip
+
+
+def _schedules(workflow) -> dict[str, str]:
+    """The ``schedule`` input of every registration node of the graph, by node path."""
+    found = {}
+    for name in workflow.list_node_names():
+        if name.endswith(".registration"):
+            found[name] = workflow.get_node(name).inputs.schedule
+    return found
+
+
+@pytest.mark.parametrize(("option", "schedule"), [([], "fast"), (["--registration", "clinica"],
+                                                                "clinica")])  # fmt: skip
+def test_the_schedule_reaches_every_registration_node_and_the_records(
+    dataset, tmp_path, option, schedule
+):
+    argv = [str(dataset), str(tmp_path / "out"), "participant", "--no-translation", *option]
+    config = parse_args(argv)
+    assert config.registration == schedule
+    assert tomllib.loads(config.to_toml())["run"]["registration"] == schedule
+    workflow = init_ce2nce_wf(config, _images(dataset), {"ce2nce": "test"})
+    schedules = _schedules(workflow)
+    assert len(schedules) == 2  # the nce and the ce image
+    assert set(schedules.values()) == {schedule}
+    methods = " ".join(collect_descriptions(workflow))
+    exact = "as `antsRegistrationSyNQuick.sh -t a`"
+    assert (exact in methods) == (schedule == "clinica")
+
+
+def test_an_unknown_schedule_is_one_line(dataset, tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main([str(dataset), str(tmp_path / "out"), "participant", "--registration", "slow"])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("ce2nce: error: argument --registration: invalid choice: 'slow'")
+    assert "fast" in err and "clinica" in err
+    assert not (tmp_path / "out").exists()
