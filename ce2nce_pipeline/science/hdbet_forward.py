@@ -29,8 +29,8 @@ def lean_forward(net: Any, x: Any) -> Any:
     import torch
     from torch.nn import functional
 
-    def lrelu(tensor: Any) -> Any:
-        return functional.leaky_relu(tensor, negative_slope=net.leakiness, inplace=True)
+    def lrelu(tensor: Any, slope: float = net.leakiness) -> Any:
+        return functional.leaky_relu(tensor, negative_slope=slope, inplace=True)
 
     x = net.context1(net.init_conv(x))
     skips = []
@@ -46,8 +46,13 @@ def lean_forward(net: Any, x: Any) -> Any:
         del skip
     x = net.up1(lrelu(net.bn_after_context5(x)))
     for localization, up in ((net.loc1, net.up2), (net.loc2, net.up3), (net.loc3, net.up4)):
+        # One step per line: ``x = up(localization(cat))`` would keep the concatenation alive
+        # (bound to ``x``) while ``up`` builds the next level's full-resolution maps.
         x = torch.cat((skips.pop(), x), dim=1)
-        x = up(localization(x))
+        x = localization(x)
+        x = up.upsample(x)
+        x = up.upsample_conv(x)
+        x = lrelu(up.bn(x), up.leakiness)  # the module's own slope, not the network's
     x = torch.cat((skips.pop(), x), dim=1)
     x = net.end_conv_1(x)
     x = lrelu(net.end_conv_1_bn(x))
@@ -128,20 +133,62 @@ def _forward(self: Any, x: Any) -> Any:
 _ORIGINAL: dict[str, Any] = {}
 
 
-def release_freed_memory() -> None:
-    """Give the C heap's freed pages back to the system (glibc ``malloc_trim``; else nothing).
-
-    A worker process that ran other nodes before keeps their freed memory resident; HD-BET's
-    peak adds to it.
-    """
+def _libc() -> Any:
+    """glibc, or ``None`` where the C library is another one."""
     import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+    except OSError:
+        return None
+
+
+def release_freed_memory() -> None:
+    """Drop the worker's cached templates and give freed C heap pages back to the system.
+
+    A worker process that ran other nodes before keeps what they cached (the registration
+    template, the tissue priors: about 130 MB once the translation or a segmentation ran) and
+    their freed heap memory resident; HD-BET's peak adds to it. The caches refill on next use.
+    """
     import gc
 
+    from .templates import clear_cached_templates
+
+    clear_cached_templates()
     gc.collect()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+#: glibc ``mallopt`` parameter: allocations of at least this many bytes are mapped on their own.
+_M_MMAP_THRESHOLD = -3
+#: Within :func:`large_allocations_mapped`, every buffer of 1 MiB or more is mapped on its own.
+MAPPED_FROM = 1 << 20
+#: glibc's largest dynamic threshold (64-bit), where a process that freed large buffers is.
+_GLIBC_MMAP_THRESHOLD_MAX = 32 << 20
+
+
+@contextlib.contextmanager
+def large_allocations_mapped() -> Iterator[None]:
+    """Within the block, C buffers of :data:`MAPPED_FROM` bytes or more go back when freed.
+
+    glibc serves buffers under its dynamic threshold (up to 32 MiB, reached once larger ones
+    were freed) from its heap, whose freed pages stay resident between the big tensors: the
+    slab-by-slab convolutions' buffers of 1-32 MiB raised HD-BET's peak by about 100 MiB.
+    Mapping each on its own returns it at once, for the same CPU time. After the block the
+    threshold is left at 32 MiB, glibc's own value in a process that freed large buffers.
+    Nothing happens outside glibc.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, MAPPED_FROM)
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to trim
+        yield
+    finally:
+        if libc is not None:
+            libc.mallopt(_M_MMAP_THRESHOLD, _GLIBC_MMAP_THRESHOLD_MAX)
 
 
 @contextlib.contextmanager

@@ -194,3 +194,13 @@ def tissue_priors() -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[n
     for array in (gm, wm, csf):
         array.flags.writeable = False
     return gm, wm, csf
+
+
+def clear_cached_templates() -> None:
+    """Forget the cached templates and priors (about 130 MB), e.g. before a memory-heavy step.
+
+    The next call of :func:`registration_template`, :func:`template_brain_and_priors` or
+    :func:`tissue_priors` loads them again (a fraction of a second).
+    """
+    for cached in (registration_template, template_brain_and_priors, tissue_priors):
+        cached.cache_clear()
