@@ -80,3 +80,59 @@ def test_lean_forward_gives_hdbets_output_to_the_bit(network, monkeypatch) -> No
     assert Network.forward is original  # HD-BET's own forward pass is back after the block
     brain = reference.argmax(1)
     assert 0 < int(brain.sum()) < brain.numel()  # not a trivial output
+
+
+_RETURNED_ON_FREE = r"""
+import ctypes, os, sys
+from ce2nce_pipeline.science import hdbet_forward
+
+def resident():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+def returned_on_free(libc, size):
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    buffer = libc.malloc(size)
+    ctypes.memset(buffer, 1, size)  # touch every page
+    guard = libc.malloc(256 << 10)  # carved from the top, above the buffer: no trim on free
+    touched = resident()
+    libc.free(buffer)
+    returned = touched - resident()
+    libc.free(guard)
+    return returned
+
+libc, size = hdbet_forward._libc(), int(sys.argv[1])
+with hdbet_forward.large_allocations_mapped():
+    inside = returned_on_free(libc, size)
+print(inside, returned_on_free(libc, size))
+"""
+
+
+@pytest.mark.skipif(hdbet_forward._libc() is None, reason="not glibc")
+def test_freed_buffers_go_back_within_the_block() -> None:
+    import subprocess
+    import sys
+
+    size = 8 << 20  # a slab convolution's buffer: under glibc's 32 MiB threshold
+    # A fresh process: in this one, earlier tests' freed heap chunks would serve the buffer.
+    result = subprocess.run(
+        [sys.executable, "-c", _RETURNED_ON_FREE, str(size)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    inside, after = (int(word) for word in result.stdout.split())
+    assert inside > size * 3 // 4  # mapped on its own: unmapped on free
+    assert after < size // 4  # back to glibc's 32 MiB threshold: it stays in the heap
+
+
+def test_release_drops_the_cached_templates() -> None:
+    from ce2nce_pipeline.science import templates
+
+    templates.tissue_priors()
+    assert templates.tissue_priors.cache_info().currsize == 1
+    assert templates.template_brain_and_priors.cache_info().currsize == 1
+    hdbet_forward.release_freed_memory()
+    assert templates.tissue_priors.cache_info().currsize == 0
+    assert templates.template_brain_and_priors.cache_info().currsize == 0
+    gm, _, _ = templates.tissue_priors()  # loaded again on the next call
+    assert gm.shape == templates.CROP_SHAPE
