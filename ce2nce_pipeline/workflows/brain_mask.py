@@ -37,7 +37,7 @@ SKULL_STRIPPED_DESC = (
 
 
 #: Peak resident memory of the masking node by backend, rounded up (GB; docs/benchmarks.md):
-#: HD-BET 1.6-1.75 GB on CPU (1,592 MiB, and 1,788 MiB for the synthetic image's mask in a
+#: HD-BET 1.6-1.75 GB on CPU (1,592 MiB, and 1,789 MiB for the synthetic image's mask in a
 #: worker that ran the translation and two segmentations before;
 #: benchmarks/bench_throughput.py), deepbet 1.1 GB, the template mask 0.6 GB.
 MEMORY_GB: dict[str, float] = {"hdbet": 1.8, "deepbet": 1.2, "template": 0.7}
