@@ -2,9 +2,11 @@
 
 Simulates a small BIDS dataset of ce/nce pairs (``ce2nce simulate``, Colin27 heads, two series
 per pair), runs ``ce2nce … participant`` on it as a child process at each ``--nprocs`` and
-watches every process of the run through ``/proc`` (Linux): nipype's MultiProc starts one worker
-process per node (``maxtasksperchild=1``) and each works in its node's folder, so the CPU time
-and peak memory of a process are its node's. The whole run's core-seconds come from the
+watches every process of the run through ``/proc`` (Linux): nipype's MultiProc reuses its worker
+processes from node to node (its pool does not honour ``maxtasksperchild``), and a worker works
+in its node's folder while it runs it, so CPU time and peak memory are charged to the node whose
+folder the worker is in at each sample; a node's peak includes what the worker still holds from
+the nodes it ran before. The whole run's core-seconds come from the
 kernel's accounting of the child and everything it waited for. Prints a table per run and a
 projection for a 16-core node, with and without a GPU (on a GPU, the translation and HD-BET no
 longer cost CPU time).
