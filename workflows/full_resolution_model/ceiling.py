@@ -32,6 +32,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from ce2nce_pipeline.science.enhancement_target import histogram_matched
 from ce2nce_pipeline.science.intensity import white_matter_region
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -46,25 +47,17 @@ def on_white_matter(image):
     return image / np.median(image[region])
 
 
-def histogram_matched(source, reference, brain):
-    """``source`` mapped monotonically onto ``reference``'s quantiles inside ``brain``."""
-    quantiles = np.linspace(0, 100, 201)
-    matched = np.interp(
-        source, np.percentile(source[brain], quantiles), np.percentile(reference[brain], quantiles)
-    )
-    return np.where(brain, matched, 0.0)
-
-
 def syntheses(nce, ce):
     """The five syntheses of the module docstring, in the white-matter units of ``ce``."""
     a, b = on_white_matter(nce), on_white_matter(ce)
-    matched = histogram_matched(b, a, ce > 0)
+    brain = ce > 0
+    matched = np.where(brain, histogram_matched(b, a, brain), 0.0)
     return {
         "min": np.minimum(b, a),
         "min_smooth": b - ndimage.gaussian_filter(np.maximum(b - a, 0), 1.0),
         "histogram": matched,
         "histogram_min": np.minimum(matched, a),
-        "min_matched": np.minimum(b, histogram_matched(a, b, ce > 0)),
+        "min_matched": np.minimum(b, np.where(brain, histogram_matched(a, b, brain), 0.0)),
     }
 
 
