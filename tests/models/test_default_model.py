@@ -180,16 +180,31 @@ def test_packaging_refuses_a_model_over_the_size_limit(shipped, tmp_path, monkey
     # Held-out real-pair scores are tabulated against the targets and copied beside the weights.
     scores = tmp_path / "scores.tsv"
     scores.write_text(
-        "subject\tmae_ce\tmae_blurred_ce\tmae_synthetic\texcess_removed\tdv_ce\tdv_synthetic\n"
-        "sub-A\t20\t16\t12\t60\t100\t50\nsub-B\t10\t9\t11\t40\t80\t90\n"
+        "subject\tmae_ce\tmae_blurred_ce\tmae_synthetic\tremoved_blurred_ce\tremoved_synthetic"
+        "\tdv_ce\tdv_synthetic\tdcsf_ce\tdcsf_synthetic\n"
+        "sub-A\t20\t16\t12\t20\t70\t100\t50\t-40\t-10\n"
+        "sub-B\t10\t9\t11\t10\t50\t80\t90\t-60\t-30\n"
     )
     with_real = package_default_model(
         shipped, {}, data_description="x", target=tmp_path / "real", real_pairs=scores
     )
     card = (with_real / "MODEL_CARD.md").read_text()
-    assert "| sub-A | 20.00 | 16.00 | 12.00 | 60.00 | 100.00 | 50.00 |" in card
+    assert (
+        "| sub-A | 20.00 | 16.00 | 12.00 | 20.00 | 70.00 | 100.00 | 50.00 | -40.00 | -10.00 |"
+        in card
+    )
     assert "**not met**: MAE below the T1w-ce's on every pair (1/2)" in card
-    assert "met: at least 50 % of the excess brightness removed (50.0 %)" in card
+    assert (
+        "met: at least 60 % of the enhancement removed, and 30 points more than the blurred "
+        "T1w-ce (60.0 % against 15.0 %)" in card
+    )
+    assert "**not met**: mean signed CSF error within ±15 cm³ (-20.0 cm³, T1w-ce -50.0)" in card
+    old = tmp_path / "old_scores.tsv"
+    old.write_text("subject\tmae_ce\tmae_synthetic\nsub-A\t20\t12\n")
+    with pytest.raises(ValueError, match="removed_synthetic"):
+        package_default_model(
+            shipped, {}, data_description="x", target=tmp_path / "old", real_pairs=old
+        )
     assert (with_real / REAL_PAIRS_FILE).read_text() == scores.read_text()
     # The output resampling chosen on the validation pairs is recorded and shown in the card.
     keeping = package_default_model(

@@ -2,12 +2,12 @@
 
     python ceiling.py PAIRS_TSV --split train [--split validation] [--out TSV]
 
-The score of score_pairs.py compares robustly min-max scaled images, and its "excess" (where the
-scaled T1w-ce exceeds the scaled T1w-nce by more than 0.25) holds enhancement but also what two
-series registered one at a time and acquired with different sequences differ by. This script
-scores, on pairs whose T1w-nce is known, syntheses that use that T1w-nce, so no model can do
-better than them (both images on their white-matter level, as the full-resolution models see
-them):
+The enhancement removed of score_pairs.py (white-matter units,
+ce2nce_pipeline.science.enhancement_removal) is scored where the T1w-ce is brighter than both
+white matter and its T1w-nce; what two series registered one at a time and acquired with
+different sequences differ by lands there too. This script scores, on pairs whose T1w-nce is
+known, syntheses that use that T1w-nce, so no model can do better than them (both images on
+their white-matter level, as the full-resolution models see them):
 
 - ``min``: the T1w-ce wherever it is not brighter than the T1w-nce, the T1w-nce elsewhere (every
   bit of the positive difference subtracted, voxel by voxel);
@@ -25,18 +25,15 @@ Only for training and validation pairs: choosing anything on test pairs would sp
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from ce2nce_pipeline.science.enhancement_removal import intensity_brain, pair_scores
 from ce2nce_pipeline.science.enhancement_target import histogram_matched
 from ce2nce_pipeline.science.intensity import white_matter_region
-
-sys.path.insert(0, str(Path(__file__).parent))
-from score_pairs import score  # noqa: E402
 
 SYNTHESES = ("min", "min_smooth", "histogram", "histogram_min", "min_matched")
 
@@ -76,11 +73,12 @@ def main():
         load = lambda p: nib.load(args.pairs_tsv.parent / p).get_fdata(dtype=np.float32)  # noqa
         nce, ce = load(row["nce"]), load(row["ce"])
         result = {"pair_id": row["pair_id"], "split": row["split"]}
+        brain = intensity_brain(nce, ce)
         for name, synthetic in syntheses(nce, ce).items():
-            scores = score(nce, ce, synthetic)
+            scores = pair_scores(nce, ce, synthetic, brain)
             result["mae_ce"] = scores["mae_ce"]
             result[f"mae_{name}"] = scores["mae_synthetic"]
-            result[f"removed_{name}"] = scores["excess_removed"]
+            result[f"removed_{name}"] = scores["removed_synthetic"]
         results.append(result)
         print("\t".join(f"{v:.1f}" if isinstance(v, float) else v for v in result.values()))
     columns = list(results[0])

@@ -2,11 +2,14 @@
 
     python score_derivatives.py DERIVATIVES_DIR [--subjects sub-A ...] [--out per_pair.tsv]
 
-Per pair, from the cropped t1-linear T1w-nce and T1w-ce, the synthetic T1w-nce and the three
-label maps the participant level wrote: the image measures of score_pairs.py (MAE of the ce, of
-the ce blurred by sigma 1.5 mm and of the synthetic image; excess brightness removed), then the
-volume error sum over GM, WM and CSF of |V - V_nce| (cm3) of the ce and of the synthetic image,
-each segmented inside its own brain mask. Prints a table and the means.
+Per pair, from the cropped t1-linear T1w-nce and T1w-ce, the synthetic T1w-nce, the T1w-nce's
+brain mask and the three label maps the participant level wrote — the same files and measures
+as ../shared/tools/real_pairs_report.py, computed by ce2nce_pipeline.science.enhancement_removal:
+MAE of the ce, of the ce blurred by sigma 1.5 mm and of the synthetic image; enhancement removed
+in white-matter units (the T1w-nce's eroded white matter from its labels); then the volume error
+sum over GM, WM and CSF of |V - V_nce| (cm3) of the ce and of the synthetic image, each
+segmented inside its own brain mask, and the signed CSF error V - V_nce of each. Prints a table
+and the means.
 """
 
 import argparse
@@ -17,12 +20,14 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from score_pairs import score  # noqa: E402
+from ce2nce_pipeline.science.enhancement_removal import pair_scores
 
 CROP = "_space-MNI152NLin2009cSym_res-1x1x1_desc-Crop_T1w.nii.gz"
 SYNTHETIC = "_space-MNI152NLin2009cSym_res-1x1x1_desc-synthetic_T1w.nii.gz"
 DSEG = "_space-MNI152NLin2009cSym_res-1x1x1{desc}_dseg.nii.gz"
+MASK = "_space-MNI152NLin2009cSym_res-1x1x1_desc-brain_mask.nii.gz"
+COLUMNS = ["mae_ce", "mae_blurred_ce", "mae_synthetic", "removed_blurred_ce", "removed_synthetic",
+           "core_voxels", "dv_ce", "dv_synthetic", "dcsf_ce", "dcsf_synthetic"]  # fmt: skip
 
 
 def volumes(path):
@@ -43,18 +48,24 @@ def score_subject(folder):
     if not synthetic.exists():
         return None
     load = lambda p: nib.load(p).get_fdata(dtype=np.float32)  # noqa: E731
-    row = score(load(nce), load(ce), load(synthetic))
     dseg = {
         "nce": nce.parent / f"{stem_nce}{DSEG.format(desc='')}",
         "ce": ce.parent / f"{stem_ce}{DSEG.format(desc='')}",
         "synthetic": ce.parent / f"{stem_ce}{DSEG.format(desc='_desc-synthetic')}",
     }
+    mask = nce.parent / f"{stem_nce}{MASK}"
+    labels = np.asarray(nib.load(dseg["nce"]).dataobj) if dseg["nce"].exists() else None
+    brain = load(mask) > 0.5 if mask.exists() else None
+    row = pair_scores(load(nce), load(ce), load(synthetic), brain, labels)
     if all(p.exists() for p in dseg.values()):
         reference = volumes(dseg["nce"])
-        row["dv_ce"] = float(np.abs(volumes(dseg["ce"]) - reference).sum())
-        row["dv_synthetic"] = float(np.abs(volumes(dseg["synthetic"]) - reference).sum())
+        for name in ("ce", "synthetic"):
+            error = volumes(dseg[name]) - reference
+            row[f"dv_{name}"] = float(np.abs(error).sum())
+            row[f"dcsf_{name}"] = float(error[2])
     else:
-        row["dv_ce"] = row["dv_synthetic"] = float("nan")
+        for column in ("dv_ce", "dv_synthetic", "dcsf_ce", "dcsf_synthetic"):
+            row[column] = float("nan")
     return row
 
 
@@ -67,8 +78,7 @@ def main():
     subjects = args.subjects or sorted(
         p.name for p in args.derivatives.glob("sub-*") if p.is_dir()
     )
-    columns = ["mae_ce", "mae_blurred_ce", "mae_synthetic", "excess_removed", "dv_ce",
-               "dv_synthetic"]  # fmt: skip
+    columns = COLUMNS
     print("subject\t" + "\t".join(columns))
     rows = []
     for subject in subjects:

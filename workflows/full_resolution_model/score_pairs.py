@@ -3,15 +3,16 @@
     python score_pairs.py PAIRS_TSV --split validation [--model CHECKPOINT] [--out TSV]
         [--output-resampling keep-detail|round-trip]
 
-For each pair of the split: MAE (%) against the T1w-nce of the T1w-ce, of the T1w-ce blurred by
-a Gaussian of sigma 1.5 mm, and of the synthetic image; each image robustly min-max scaled inside
-the brain (0.5-99.5 percentiles, clipped to [0, 1]); and the share of the excess brightness
-(where the scaled ce exceeds the scaled nce by more than 0.25) that the synthetic image removed.
-The brain is where the T1w-nce is above the 5th percentile of its non-zero voxels and the T1w-ce
-is non-zero. No segmentation: this is the fast score used to choose between runs on the
-validation split; the participant-level score with volumes is score_derivatives.py's. With a
-model, ``mae_nce_in_out`` is the MAE between a T1w-nce fed to the model and what comes out (a
-model that blurs anatomy, or changes what gadolinium did not touch, shows it here).
+For each pair of the split, the measures of ``ce2nce_pipeline.science.enhancement_removal``
+(those of ../shared/tools/real_pairs_report.py): MAE (%) against the T1w-nce of the T1w-ce, of
+the T1w-ce blurred by a Gaussian of sigma 1.5 mm and of the synthetic image (robust min-max
+scaling in the brain), and the enhancement removed (%) in white-matter units by the synthetic
+image and by the blurred T1w-ce. The brain is the pair's ``nce_mask`` column when the TSV has
+one, else where the T1w-nce is above the 5th percentile of its non-zero voxels and the T1w-ce is
+non-zero. No segmentation: this is the fast score; the participant-level score with volumes is
+score_derivatives.py's. With a model, ``mae_nce_in_out`` is the MAE between a T1w-nce fed to the
+model and what comes out (a model that blurs anatomy, or changes what gadolinium did not touch,
+shows it here).
 """
 
 import argparse
@@ -20,32 +21,13 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
 
 from ce2nce_pipeline.models.predictor import Predictor
-
-
-def robust_scaled(image, brain):
-    low, high = np.percentile(image[brain], [0.5, 99.5])
-    return np.clip((image - low) / (high - low + 1e-9), 0, 1)
-
-
-def score(nce, ce, synthetic):
-    brain = (nce > np.percentile(nce[nce > 0], 5)) & (ce > 0)
-    blurred = robust_scaled(ndimage.gaussian_filter(ce, 1.5), brain)
-    a, b, c = (robust_scaled(x, brain) for x in (nce, ce, synthetic))
-    excess = ((b - a) > 0.25) & brain
-    removed = (
-        100 * (1 - (c - a)[excess].mean() / (b - a)[excess].mean())
-        if excess.sum() > 100
-        else float("nan")
-    )
-    return {
-        "mae_ce": 100 * np.abs(a - b)[brain].mean(),
-        "mae_blurred_ce": 100 * np.abs(a - blurred)[brain].mean(),
-        "mae_synthetic": 100 * np.abs(a - c)[brain].mean(),
-        "excess_removed": removed,
-    }
+from ce2nce_pipeline.science.enhancement_removal import (
+    intensity_brain,
+    pair_scores,
+    robust_mae_percent,
+)
 
 
 def main():
@@ -69,12 +51,11 @@ def main():
     for row in rows:
         load = lambda p: nib.load(args.pairs_tsv.parent / p).get_fdata(dtype=np.float32)  # noqa
         nce, ce = load(row["nce"]), load(row["ce"])
+        brain = load(row["nce_mask"]) > 0.5 if row.get("nce_mask") else intensity_brain(nce, ce)
         synthetic = predictor.predict_array(ce) if predictor else ce
-        result = {"pair_id": row["pair_id"], **score(nce, ce, synthetic)}
+        result = {"pair_id": row["pair_id"], **pair_scores(nce, ce, synthetic, brain)}
         if predictor:
-            brain = (nce > np.percentile(nce[nce > 0], 5)) & (ce > 0)
-            out = robust_scaled(predictor.predict_array(nce), brain)
-            result["mae_nce_in_out"] = 100 * np.abs(out - robust_scaled(nce, brain))[brain].mean()
+            result["mae_nce_in_out"] = robust_mae_percent(nce, predictor.predict_array(nce), brain)
         results.append(result)
         print("\t".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in result.values()))
     columns = list(results[0])
