@@ -46,6 +46,10 @@ class RunConfig:
     analysis_level: AnalysisLevel
     participant_labels: tuple[str, ...] = ()
     session_labels: tuple[str, ...] = ()
+    #: The ``--bids-filter-file`` queries (``t1w``, ``t1w_ce``), checked; empty: every T1w.
+    bids_filters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The file the filters came from (named in messages; the TOML records the queries).
+    bids_filter_file: Path | None = None
     #: None: a temporary folder, removed when the run ends (not recorded in the TOML).
     work_dir: Path | None = None
     nprocs: int = 1
@@ -108,6 +112,8 @@ class RunConfig:
         settings = self.to_dict()
         # TOML has no null and nested tables must stay JSON-compatible: keep plugin args as text.
         settings["plugin_args"] = json.dumps(settings["plugin_args"])
+        # A filter's null (entity absent) has no TOML form.
+        settings["bids_filters"] = json.dumps(settings["bids_filters"])
         return tomli_w.dumps({"run": settings})
 
     def plugin_settings(self) -> dict[str, Any]:

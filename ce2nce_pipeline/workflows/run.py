@@ -94,6 +94,8 @@ def usable_images(config: RunConfig) -> tuple[list[T1wImage], list[str]]:
         config.participant_labels or None,
         config.session_labels or None,
         excluded={issue.location.lstrip("/") for issue in file_errors},
+        bids_filters=config.bids_filters,
+        filter_source=f"--bids-filter-file {config.bids_filter_file}",
     )
     rejections = rejected_by_validator(file_errors, images)
     images = [
