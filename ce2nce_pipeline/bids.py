@@ -8,9 +8,10 @@ missing, a ``ContrastBolusIngredient`` in its sidecar) or not, and the two kinds
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +123,150 @@ def validate_label(label: str, kind: str = "participant") -> str:
     return value
 
 
+#: Queries of a ``--bids-filter-file`` (fMRIPrep's format) and the images each one selects.
+FILTER_QUERIES: dict[str, str] = {
+    "t1w": "non-contrast T1w",
+    "t1w_ce": "contrast-enhanced T1w",
+}
+#: Entities a filter may name (pybids names), besides the fixed ``datatype`` and ``suffix``.
+FILTER_ENTITIES: tuple[str, ...] = NAME_ENTITIES
+#: The value of each fixed entity for every image ce2nce reads.
+_FIXED_ENTITIES: dict[str, str] = {"datatype": "anat", "suffix": "T1w"}
+#: A filter value that matches any value of a present entity (``null``: entity absent).
+ANY_VALUE = "*"
+
+BidsFilters = dict[str, dict[str, object]]
+
+
+def _check_filter_value(value: object) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(_check_filter_value(item) for item in value)
+    return value is None or (isinstance(value, (str, int)) and not isinstance(value, bool))
+
+
+def check_bids_filters(filters: object, source: str) -> BidsFilters:
+    """Check the content of a BIDS filter file (a query name -> pybids entities -> values).
+
+    Values are a label, ``null`` (the entity must be absent), ``"*"`` (any value, present), or
+    a list of those (any of them). ``source`` names the file in the messages.
+
+    Raises
+    ------
+    InvalidInputError
+        On an unknown query or entity, or a value of another kind (one line naming ``source``).
+    """
+    if not isinstance(filters, dict):
+        raise InvalidInputError(
+            f"{source}: a BIDS filter file is a JSON object of queries, e.g. "
+            '{"t1w": {"acquisition": "mprage"}}'
+        )
+    known = sorted([*FILTER_ENTITIES, *_FIXED_ENTITIES])
+    checked: BidsFilters = {}
+    for query, entities in filters.items():
+        if query not in FILTER_QUERIES:
+            raise InvalidInputError(
+                f"{source}: unknown query {query!r}; ce2nce reads "
+                + ", ".join(f"{name!r} ({what})" for name, what in FILTER_QUERIES.items())
+            )
+        if not isinstance(entities, dict):
+            raise InvalidInputError(
+                f"{source}: query {query!r} must map entities to values, e.g. "
+                '{"acquisition": "mprage"}'
+            )
+        for entity, value in entities.items():
+            if entity not in known:
+                hint = " (the ce- entity is 'ceagent')" if entity == "ce" else ""
+                raise InvalidInputError(
+                    f"{source}: query {query!r} names unknown entity {entity!r}{hint}; "
+                    f"known: {', '.join(known)}"
+                )
+            if not _check_filter_value(value):
+                raise InvalidInputError(
+                    f"{source}: query {query!r}, entity {entity!r}: {json.dumps(value)} is not "
+                    'a label, null, "*" or a list of those'
+                )
+        checked[query] = dict(entities)
+    return checked
+
+
+def load_bids_filters(path: Path) -> BidsFilters:
+    """Read and check a ``--bids-filter-file`` (see :func:`check_bids_filters`).
+
+    Raises
+    ------
+    InvalidInputError
+        When the file cannot be read, is not JSON or is not a valid filter (one line).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise InvalidInputError(
+            f"--bids-filter-file {path}: cannot read it ({reason}); give a JSON file"
+        ) from None
+    try:
+        filters = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidInputError(
+            f"--bids-filter-file {path}: not valid JSON (line {error.lineno}, column "
+            f"{error.colno}: {error.msg}); fix the file"
+        ) from None
+    return check_bids_filters(filters, f"--bids-filter-file {path}")
+
+
+def _value_matches(wanted: object, value: str | None, entity: str) -> bool:
+    if isinstance(wanted, list):
+        return any(_value_matches(item, value, entity) for item in wanted)
+    if wanted is None:
+        return value is None
+    if value is None:
+        return False
+    if wanted == ANY_VALUE:
+        return True
+    if entity == "run" and str(wanted).isdigit() and value.isdigit():
+        return int(wanted) == int(value)
+    return str(wanted) == value
+
+
+def filter_query(image: T1wImage) -> str:
+    """The filter query that applies to an image: ``t1w_ce`` or ``t1w``."""
+    return "t1w_ce" if image.is_contrast_enhanced else "t1w"
+
+
+def matches_filter(image: T1wImage, entities: Mapping[str, object]) -> bool:
+    """Whether an image has the entities a filter query asks for.
+
+    The ce- entity is matched against the contrast agent found in the name or the sidecar.
+    """
+    values = {**image.output_entities, **_FIXED_ENTITIES}
+    return all(
+        _value_matches(wanted, values.get(entity), entity) for entity, wanted in entities.items()
+    )
+
+
+def apply_bids_filters(
+    images: Sequence[T1wImage], filters: Mapping[str, Mapping[str, object]], source: str
+) -> list[T1wImage]:
+    """The images a filter keeps: each query selects among the images of its kind.
+
+    Raises
+    ------
+    InvalidInputError
+        When a query keeps none of the images of its kind (one line naming the query).
+    """
+    kept = [
+        image for image in images if matches_filter(image, filters.get(filter_query(image), {}))
+    ]
+    for query, entities in filters.items():
+        candidates = [image for image in images if filter_query(image) == query]
+        if not any(filter_query(image) == query for image in kept):
+            raise InvalidInputError(
+                f"{source}: query {query!r} {json.dumps(entities)} selects none of the "
+                f"{len(candidates)} {FILTER_QUERIES[query]} image(s) found; loosen or remove it"
+            )
+    return kept
+
+
 def _contrast_label_from_ingredient(ingredient: object) -> str | None:
     text = re.sub(r"[^A-Za-z0-9]", "", str(ingredient or "")).lower()
     return text or None
@@ -182,6 +327,8 @@ def collect_t1w_images(
     participant_labels: Sequence[str] | None = None,
     session_labels: Sequence[str] | None = None,
     excluded: Iterable[str] = (),
+    bids_filters: Mapping[str, Mapping[str, object]] | None = None,
+    filter_source: str = "--bids-filter-file",
 ) -> list[T1wImage]:
     """Every T1w image of the dataset, classified as contrast-enhanced or not.
 
@@ -197,6 +344,10 @@ def collect_t1w_images(
     excluded
         Paths relative to the dataset root (POSIX separators) that are not indexed: files the
         validator rejected. Their images are not returned.
+    bids_filters
+        A checked BIDS filter (:func:`load_bids_filters`): only the images its queries select.
+    filter_source
+        How the messages name the filter (the file it came from).
 
     Returns
     -------
@@ -206,7 +357,8 @@ def collect_t1w_images(
     Raises
     ------
     InvalidInputError
-        When a requested participant or session does not exist, or no T1w image is found.
+        When a requested participant or session does not exist, no T1w image is found, or a
+        filter query selects none.
     """
     import tempfile
 
@@ -241,6 +393,8 @@ def collect_t1w_images(
         raise InvalidInputError(
             f"{bids_dir}: no T1w image found{where} (expected sub-*/[ses-*/]anat/*_T1w.nii[.gz])"
         )
+    if bids_filters:
+        images = apply_bids_filters(images, bids_filters, filter_source)
     return sorted(images, key=lambda image: str(image.path))
 
 

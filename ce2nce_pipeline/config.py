@@ -46,6 +46,10 @@ class RunConfig:
     analysis_level: AnalysisLevel
     participant_labels: tuple[str, ...] = ()
     session_labels: tuple[str, ...] = ()
+    #: The ``--bids-filter-file`` queries (``t1w``, ``t1w_ce``), checked; empty: every T1w.
+    bids_filters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The file the filters came from (named in messages; the TOML records the queries).
+    bids_filter_file: Path | None = None
     #: None: a temporary folder, removed when the run ends (not recorded in the TOML).
     work_dir: Path | None = None
     nprocs: int = 1
@@ -108,6 +112,8 @@ class RunConfig:
         settings = self.to_dict()
         # TOML has no null and nested tables must stay JSON-compatible: keep plugin args as text.
         settings["plugin_args"] = json.dumps(settings["plugin_args"])
+        # A filter's null (entity absent) has no TOML form.
+        settings["bids_filters"] = json.dumps(settings["bids_filters"])
         return tomli_w.dumps({"run": settings})
 
     def plugin_settings(self) -> dict[str, Any]:
@@ -142,7 +148,8 @@ class TranslationModel:
     output_resampling
         How the output comes back to the t1-linear grid.
     name
-        Name of a model shipped with ce2nce (``Model`` in the sidecar); ``None`` otherwise.
+        Name of a model shipped with ce2nce; ``None`` otherwise (the sidecar's ``Model`` is then
+        the checkpoint folder's name, and ``Checkpoint`` its path).
     """
 
     checkpoint: Path
@@ -153,14 +160,40 @@ class TranslationModel:
     output_resampling: OutputResampling = "round-trip"
     name: str | None = None
 
+    @property
+    def model_name(self) -> str:
+        """The shipped model's name, or the checkpoint folder's name."""
+        return self.name or self.checkpoint.name
+
+    def checkpoint_reference(self) -> str | None:
+        """Where the checkpoint is, as a table that travels records it.
+
+        ``None`` for the shipped model (its name and digest say it all); else the folder,
+        relative to the working directory when it lies under it, absolute otherwise.
+        """
+        if self.name:
+            return None
+        folder = Path(self.checkpoint).absolute()
+        try:
+            return folder.relative_to(Path.cwd()).as_posix()
+        except ValueError:
+            return str(folder)
+
     def sidecar(self) -> dict[str, str]:
-        """The ``TranslationModel`` entry of a synthetic image's sidecar."""
-        named = {"Model": self.name} if self.name else {}
-        return named | {
-            "Checkpoint": str(self.checkpoint),
-            "Architecture": self.architecture,
-            "WeightsSha256": self.weights_sha256,
-            "IntensityNormalisation": self.normalisation,
-            "NetworkGrid": self.network_grid,
-            "OutputResampling": self.output_resampling,
-        }
+        """The ``TranslationModel`` entry of a synthetic image's sidecar.
+
+        The model is named by its name and weights digest; the checkpoint's path is recorded
+        only for a model that is not the shipped one (:meth:`checkpoint_reference`).
+        """
+        reference = self.checkpoint_reference()
+        return (
+            {"Model": self.model_name}
+            | ({"Checkpoint": reference} if reference is not None else {})
+            | {
+                "Architecture": self.architecture,
+                "WeightsSha256": self.weights_sha256,
+                "IntensityNormalisation": self.normalisation,
+                "NetworkGrid": self.network_grid,
+                "OutputResampling": self.output_resampling,
+            }
+        )

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import pytest
 
-from ce2nce_pipeline.bids import collect_t1w_images, entities_to_stem, pair_images, validate_label
+from ce2nce_pipeline.bids import (
+    collect_t1w_images,
+    entities_to_stem,
+    load_bids_filters,
+    pair_images,
+    validate_label,
+)
 from ce2nce_pipeline.errors import InvalidInputError
 
 from .conftest import write_dataset
@@ -205,3 +212,108 @@ def test_excluded_files_and_unreadable_sidecars(tmp_path, colin27_tiny):
     assert len(str(raised.value).splitlines()) == 1
     excluded = ["sub-01/ses-M000/anat/sub-01_ses-M000_T1w.json", _EXPECTED[0][1]]
     assert _found(collect_t1w_images(root, excluded=excluded)) == _EXPECTED[1:]
+
+
+def _repeats_dataset(tmp_path, colin27_tiny):
+    """A session with repeats and reformats: two nce (mprage, a localiser), a ce and its rec."""
+    return write_dataset(
+        tmp_path / "bids",
+        {
+            "sub-01/ses-M000/anat/sub-01_ses-M000_acq-mprage_T1w.nii.gz": colin27_tiny,
+            "sub-01/ses-M000/anat/sub-01_ses-M000_acq-localiser_T1w.nii.gz": colin27_tiny,
+            "sub-01/ses-M000/anat/sub-01_ses-M000_acq-mprage_ce-gd_T1w.nii.gz": colin27_tiny,
+            "sub-01/ses-M000/anat/sub-01_ses-M000_acq-mprage_ce-gd_rec-sag_T1w.nii.gz": (
+                colin27_tiny
+            ),
+            "sub-02/anat/sub-02_acq-mprage_run-1_T1w.nii.gz": colin27_tiny,
+            "sub-02/anat/sub-02_acq-mprage_run-2_T1w.nii.gz": colin27_tiny,
+        },
+    )
+
+
+def test_bids_filter_chooses_the_images_of_each_kind(tmp_path, colin27_tiny):
+    root = _repeats_dataset(tmp_path, colin27_tiny)
+    filters = load_bids_filters(
+        _write_json(
+            tmp_path / "filter.json",
+            {
+                "t1w": {"acquisition": "mprage", "run": [None, 2]},
+                "t1w_ce": {"reconstruction": None, "ceagent": "*"},
+            },
+        )
+    )
+    images = collect_t1w_images(root, bids_filters=filters)
+    assert [image.image_id for image in images] == [
+        "sub-01_ses-M000_acq-mprage",
+        "sub-01_ses-M000_acq-mprage_ce-gd",
+        "sub-02_acq-mprage_run-2",  # run 2 asked as a number, named run-2
+    ]
+    (pair,) = pair_images(images)
+    assert pair.nce.image_id == "sub-01_ses-M000_acq-mprage"
+
+
+def test_bids_filter_query_applies_to_its_kind_only(tmp_path, colin27_tiny):
+    root = _repeats_dataset(tmp_path, colin27_tiny)
+    images = collect_t1w_images(root, bids_filters={"t1w_ce": {"reconstruction": "sag"}})
+    names = [image.image_id for image in images]
+    assert "sub-01_ses-M000_acq-mprage_ce-gd_rec-sag" in names
+    assert "sub-01_ses-M000_acq-mprage_ce-gd" not in names
+    assert "sub-01_ses-M000_acq-localiser" in names  # no t1w query: every nce kept
+
+
+def test_bids_filter_matches_a_contrast_agent_found_in_the_sidecar(tmp_path, colin27_tiny):
+    root = write_dataset(
+        tmp_path / "bids",
+        {
+            "sub-01/anat/sub-01_acq-post_T1w.nii.gz": colin27_tiny,
+            "sub-01/anat/sub-01_acq-pre_T1w.nii.gz": colin27_tiny,
+        },
+        sidecars={"sub-01/anat/sub-01_acq-post_T1w.json": {"ContrastBolusIngredient": "GD"}},
+    )
+    images = collect_t1w_images(root, bids_filters={"t1w_ce": {"ceagent": "gd"}})
+    assert [image.image_id for image in images] == ["sub-01_acq-post_ce-gd", "sub-01_acq-pre"]
+
+
+def test_a_filter_selecting_nothing_names_itself(tmp_path, colin27_tiny):
+    root = _repeats_dataset(tmp_path, colin27_tiny)
+    with pytest.raises(InvalidInputError) as raised:
+        collect_t1w_images(
+            root, bids_filters={"t1w": {"acquisition": "spgr"}}, filter_source="filter.json"
+        )
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith('filter.json: query \'t1w\' {"acquisition": "spgr"}')
+    assert "selects none of the 4 non-contrast T1w image(s)" in message
+
+
+def _write_json(path, content):
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"t1w": {"acquisition": "mprage",}}', "not valid JSON (line 1"),
+        ('["t1w"]', "is a JSON object of queries"),
+        ({"bold": {"task": "rest"}}, "unknown query 'bold'; ce2nce reads 't1w'"),
+        ({"t1w": "mprage"}, "query 't1w' must map entities to values"),
+        ({"t1w": {"acq": "mprage"}}, "unknown entity 'acq'; known: acquisition"),
+        ({"t1w_ce": {"ce": "gd"}}, "(the ce- entity is 'ceagent')"),
+        ({"t1w": {"run": True}}, "true is not a label"),
+        ({"t1w": {"run": []}}, "[] is not a label"),
+    ],
+)
+def test_malformed_filter_files_get_one_line_naming_the_file(tmp_path, content, expected):
+    path = _write_json(tmp_path / "filter.json", content)
+    with pytest.raises(InvalidInputError) as raised:
+        load_bids_filters(path)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"--bids-filter-file {path}: ")
+    assert expected in message
+
+
+def test_a_missing_filter_file_is_named(tmp_path):
+    with pytest.raises(InvalidInputError, match=r"nope.json: cannot read it \(No such file"):
+        load_bids_filters(tmp_path / "nope.json")

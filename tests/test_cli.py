@@ -166,3 +166,25 @@ def test_nan_constant_and_implausible_voxels(tmp_path):
         load_t1w(_save(tmp_path / "k.nii.gz", np.full((8, 8, 8), 3.0)))
     with pytest.raises(InvalidInputError, match="voxel size .* implausible"):
         load_t1w(_save(tmp_path / "v.nii.gz", data, zooms=(0.01, 0.01, 0.01)))
+
+
+def test_malformed_bids_filter_file_is_one_line(dataset, tmp_path, capsys):
+    bad = tmp_path / "filter.json"
+    bad.write_text('{"t1w": {"acquisition": "mprage"')
+    out = tmp_path / "out"
+    argv = [str(dataset), str(out), "participant", "--bids-filter-file", str(bad)]
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--bids-filter-file {bad}: not valid JSON" in err
+    assert not out.exists()
+
+
+def test_bids_filter_selecting_nothing_is_one_line(dataset, tmp_path, capsys):
+    path = tmp_path / "filter.json"
+    path.write_text('{"t1w": {"acquisition": "mprage"}}')
+    out = tmp_path / "out"
+    argv = [str(dataset), str(out), "participant", "--skip-bids-validation"]
+    assert main([*argv, "--bids_filter_file", str(path)]) == 1
+    err = _one_line_error(capsys)
+    assert f"--bids-filter-file {path}: query 't1w'" in err and "selects none of the 1" in err
+    assert not out.exists()

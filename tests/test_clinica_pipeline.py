@@ -205,3 +205,20 @@ def test_images_are_read_not_written(tmp_path, colin27_tiny):
     _pipeline(bids, tmp_path / "caps", tmp_path).build()
     assert tree_checksums(bids) == before
     assert nib.load(next(bids.rglob(f"*{CE}.nii.gz"))).shape == nib.load(colin27_tiny).shape
+
+
+def test_bids_filter_file_chooses_the_images_of_a_visit(tmp_path, colin27_tiny):
+    bids = _bids(tmp_path, colin27_tiny)
+    anat = bids / "sub-01" / "ses-M000" / "anat"
+    shutil.copyfile(colin27_tiny, anat / "sub-01_ses-M000_acq-localiser_T1w.nii.gz")
+    unfiltered = _node_names(_pipeline(bids, tmp_path / "caps", tmp_path).build())
+    assert "t1_linear_ses_M000_acq_localiser_wf" in unfiltered
+    path = tmp_path / "filter.json"
+    path.write_text(json.dumps({"t1w": {"acquisition": None}}))
+    pipeline = _pipeline(bids, tmp_path / "caps2", tmp_path, bids_filter_file=str(path))
+    names = _node_names(pipeline.build())
+    assert "t1_linear_ses_M000_wf" in names
+    assert "t1_linear_ses_M000_acq_localiser_wf" not in names
+    path.write_text(json.dumps({"t1w": {"acq": None}}))
+    with pytest.raises(InvalidInputError, match=f"{path}: query 't1w' names unknown entity"):
+        _pipeline(bids, tmp_path / "caps3", tmp_path, bids_filter_file=str(path)).build()

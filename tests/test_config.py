@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def test_toml_without_work_dir_names_no_temporary_folder():
     assert given["work_dir"] == "/data/work"
 
 
-def test_translation_model_sidecar_keys_and_order():
+def test_translation_model_sidecar_keys_and_order(tmp_path, monkeypatch):
     model = TranslationModel(
         checkpoint=Path("/models/res"),
         architecture="res_unet",
@@ -58,6 +59,7 @@ def test_translation_model_sidecar_keys_and_order():
         output_resampling="keep-detail",
     )
     assert list(model.sidecar()) == [
+        "Model",
         "Checkpoint",
         "Architecture",
         "WeightsSha256",
@@ -65,6 +67,27 @@ def test_translation_model_sidecar_keys_and_order():
         "NetworkGrid",
         "OutputResampling",
     ]
-    assert model.sidecar()["Checkpoint"] == "/models/res"
-    named = dataclasses.replace(model, name="ce2nce-default")
-    assert list(named.sidecar())[0] == "Model" and named.sidecar()["Model"] == "ce2nce-default"
+    assert model.sidecar()["Model"] == "res"
+    assert model.sidecar()["Checkpoint"] == "/models/res"  # not under the working directory
+
+
+def test_shipped_model_is_recorded_by_name_and_digest_without_a_path():
+    shipped = TranslationModel(
+        checkpoint=Path("/opt/site-packages/ce2nce_pipeline/data/default_model"),
+        architecture="res_unet",
+        weights_sha256="b" * 64,
+        name="ce2nce-default",
+    )
+    sidecar = shipped.sidecar()
+    assert sidecar["Model"] == "ce2nce-default" and sidecar["WeightsSha256"] == "b" * 64
+    assert "Checkpoint" not in sidecar
+    assert "/opt" not in json.dumps(sidecar)
+
+
+def test_own_checkpoint_under_the_working_directory_is_relative(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = TranslationModel(
+        checkpoint=tmp_path / "models" / "att", architecture="att_unet", weights_sha256="c" * 64
+    )
+    assert model.sidecar()["Checkpoint"] == "models/att"
+    assert model.sidecar()["Model"] == "att"

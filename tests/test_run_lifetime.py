@@ -6,9 +6,11 @@ Real ``ce2nce`` runs in subprocesses, real signals, real fork server and workers
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,9 +72,13 @@ def _environment() -> dict[str, str]:
     return os.environ | {"PYTHONPATH": path}
 
 
-def _start_and_wait_for_a_worker(argv: list[str]) -> tuple[subprocess.Popen, set[int]]:
+def _start_and_wait_for_a_worker(
+    argv: list[str], environment: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, set[int]]:
     """Start a run; return once a worker (a grandchild: fork server's child) is computing."""
-    run = subprocess.Popen(argv, env=_environment(), stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        argv, env=environment or _environment(), stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         descendants = _descendants(run.pid)
@@ -169,3 +175,85 @@ def test_a_live_lock_refuses_and_a_stale_one_is_taken_over(tmp_path):
         assert f"in use by run PID {os.getpid()} (started " in message
     with work_dir_lock(work):  # released on exit
         pass
+
+
+def _progress_line(run: subprocess.Popen, start: str) -> str:
+    """The first line of the run's stderr that starts with ``start``, read as it comes."""
+    for line in run.stderr:
+        if line.startswith(start):
+            return line
+    return ""
+
+
+def _without_work_dir(argv: list[str]) -> list[str]:
+    return argv[: argv.index("-w")]
+
+
+@pytest.mark.slow
+def test_progress_reaches_the_pipe_live_and_a_stopped_run_leaves_no_temporary_folder(
+    dataset, tmp_path, request
+):
+    # A short path: multiprocessing's sockets go there (AF_UNIX paths are 107 bytes at most).
+    system = Path(tempfile.mkdtemp(prefix="sys", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(system, ignore_errors=True))
+    environment = _environment() | {"TMPDIR": str(system)}
+    argv = _without_work_dir(_argv(dataset, tmp_path / "out", tmp_path / "work"))
+    run = subprocess.Popen(argv, env=environment, stderr=subprocess.PIPE, text=True)
+    try:
+        # The first progress line is read from the pipe while the run goes on.
+        first = _progress_line(run, "ce2nce: ")
+        assert first == "ce2nce: 1 T1w images to process (0 contrast-enhanced)\n"
+        assert run.poll() is None
+        deadline = time.monotonic() + 240
+        while not any(path.name.startswith("ce2nce_template_") for path in system.rglob("*")):
+            assert run.poll() is None, run.communicate()[1]
+            assert time.monotonic() < deadline, "no registration began"
+            time.sleep(0.2)
+        # The registration's template copy is in the run's own folder, not the system's.
+        (run_folder,) = [path for path in system.iterdir() if path.name.startswith("ce2nce_run_")]
+        assert any(run_folder.rglob("ce2nce_template_*"))
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=60)
+    finally:
+        run.kill()
+        stderr = run.stderr.read()
+        run.stderr.close()
+    assert run.returncode == 128 + signal.SIGTERM, stderr
+    assert list(system.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_its_files_in_the_work_folder_and_the_next_run_clears_them(
+    dataset, tmp_path, request
+):
+    from ce2nce_pipeline.scratch import MIN_AGE_SECONDS, remove_stale_folders
+
+    # A short path: multiprocessing's sockets go there (AF_UNIX paths are 107 bytes at most).
+    system = Path(tempfile.mkdtemp(prefix="sys", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(system, ignore_errors=True))
+    work = tmp_path / "work"
+    environment = _environment() | {"TMPDIR": str(system)}
+    run, _ = _start_and_wait_for_a_worker(_argv(dataset, tmp_path / "out", work), environment)
+    run.kill()
+    run.communicate(timeout=30)
+    # Nothing of the run's in the system's folder but its nipype settings, which are stale.
+    left = sorted(system.iterdir())
+    assert len(left) == 2
+    assert left[0].name.startswith("ce2nce_nipype_") and left[1].name.startswith("ce2nce_run_")
+    assert not any(left[1].rglob("ce2nce_template_*"))  # its sockets only
+    for path in left:
+        old = time.time() - 2 * MIN_AGE_SECONDS
+        os.utime(path, (old, old))
+    assert remove_stale_folders(system) == left
+    assert (work / "tmp").is_dir()
+    # The next run on the work folder starts from an empty tmp/ folder.
+    (work / "tmp" / "ce2nce_template_left").mkdir(exist_ok=True)
+    rerun = subprocess.Popen(
+        _argv(dataset, tmp_path / "out", work), env=environment, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert _progress_line(rerun, "ce2nce: ").startswith("ce2nce: 1 T1w images to process")
+        assert not (work / "tmp" / "ce2nce_template_left").exists()
+    finally:
+        rerun.kill()
+        rerun.communicate(timeout=30)

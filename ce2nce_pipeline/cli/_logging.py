@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 
 #: Time, level and message: the format of the long-running commands.
 TIMED_FORMAT = "%(asctime)s %(levelname)s: %(message)s"
@@ -62,15 +58,18 @@ def configure_nipype_logging(verbosity: int) -> None:
 
     Worker processes (forkserver) read nipype's configuration afresh from
     ``NIPYPE_CONFIG_DIR``: they are given one with the chosen level, or they log every node at
-    INFO.
+    INFO. The folder is removed when the command exits; one left by a killed command is removed
+    by the next (``ce2nce_pipeline.scratch``).
     """
+    from ..scratch import process_folder, remove_stale_folders
+
     nipype_level = "INFO" if verbosity >= 1 else "WARNING"
-    config_dir = Path(tempfile.mkdtemp(prefix="ce2nce_nipype_"))
+    remove_stale_folders()
+    config_dir = process_folder("ce2nce_nipype_")
     (config_dir / "nipype.cfg").write_text(
         f"[logging]\nworkflow_level = {nipype_level}\ninterface_level = {nipype_level}\n"
         f"utils_level = {nipype_level}\n"
     )
-    atexit.register(shutil.rmtree, config_dir, ignore_errors=True)
     os.environ["NIPYPE_CONFIG_DIR"] = str(config_dir)
     from nipype import config as nipype_config
     from nipype import logging as nipype_logging

@@ -44,6 +44,16 @@ def build_parser() -> OneLineParser:
         metavar="LABEL",
         help="sessions to process (with or without 'ses-'); default: all",
     )
+    parser.add_argument(
+        "--bids-filter-file",
+        "--bids_filter_file",
+        dest="bids_filter_file",
+        type=Path,
+        metavar="FILE",
+        help="JSON file choosing the T1w images, as fMRIPrep's: query t1w (non-contrast) or "
+        "t1w_ce (contrast-enhanced) -> pybids entities, e.g. "
+        '{"t1w": {"acquisition": "mprage", "reconstruction": null}} (docs/cli.md)',
+    )
     _add_run_arguments(parser)
     _add_processing_arguments(parser)
     parser.add_argument(

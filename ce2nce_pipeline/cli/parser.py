@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..bids import validate_label
+from ..bids import load_bids_filters, validate_label
 from ..config import DEVICE_PATTERN, RunConfig
 from ..errors import InvalidInputError
 from .arguments import OneLineParser
@@ -87,6 +87,12 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         sessions = [validate_label(label, "session") for label in args.session_label]
     except InvalidInputError as error:
         parser.error(str(error))
+    bids_filters = {}
+    if args.bids_filter_file is not None:
+        try:
+            bids_filters = load_bids_filters(args.bids_filter_file)
+        except InvalidInputError as error:
+            parser.error(str(error))
     plugin_args = _plugin_args(parser, args.plugin_args)
     model = _model(parser, args)
     if not DEVICE_PATTERN.fullmatch(args.device):
@@ -99,6 +105,10 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         analysis_level=args.analysis_level,
         participant_labels=participants,
         session_labels=sessions,
+        bids_filters=bids_filters,
+        bids_filter_file=(
+            args.bids_filter_file.expanduser().resolve() if args.bids_filter_file else None
+        ),
         work_dir=work_dir,
         nprocs=args.nprocs,
         omp_nthreads=args.omp_nthreads,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import sys
 from typing import TYPE_CHECKING
 
 from ..config import RunConfig, TranslationModel
-from ..console import progress
+from ..console import progress, say
 from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -18,11 +17,10 @@ def check_translation_model(config: RunConfig, n_ce: int) -> TranslationModel | 
     """Load and verify the checkpoint once, before any work; ``None`` when there is none."""
     if config.model is None:
         if n_ce:
-            print(
+            say(
                 f"ce2nce: {n_ce} contrast-enhanced image(s) found and translation is off "
                 "(--no-translation, or no default model in this build): they are processed, "
-                "not translated",
-                file=sys.stderr,
+                "not translated"
             )
         return None
     from ..models import CheckpointError, load_checkpoint
@@ -60,7 +58,6 @@ def resolve_environment(config: RunConfig) -> RunEnvironment:
         The device asked for is not a device, or a GPU index beyond those present. A CUDA
         device asked for on a machine without a GPU falls back to the CPU with a warning.
     """
-    from ..console import say
     from ..science.brain_mask import require_backend
     from ..science.devices import resolve_device_or_cpu
     from ..science.segmentation import find_spm

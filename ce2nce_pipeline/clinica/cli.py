@@ -62,6 +62,11 @@ def _choices(literal) -> click.Choice:
     "--device", default="auto", show_default=True, help="Where the translation runs: "
     "auto, cpu, cuda or cuda:N.",
 )  # fmt: skip
+@cli_param.option_group.option(
+    "--bids-filter-file", type=click.Path(exists=True, dir_okay=False, resolve_path=True),
+    help="JSON file choosing the T1w images (fMRIPrep's format): query t1w (non-contrast) or "
+    "t1w_ce (contrast-enhanced) -> pybids entities.",
+)  # fmt: skip
 @cli_param.option_group.common_pipelines_options
 @cli_param.option.subjects_sessions_tsv
 @cli_param.option.working_directory
@@ -78,6 +83,7 @@ def cli(
     seg_backend: str = "ants",
     registration: str = "fast",
     device: str = "auto",
+    bids_filter_file: str | None = None,
     subjects_sessions_tsv: str | None = None,
     working_directory: str | None = None,
     n_procs: int | None = None,
@@ -100,6 +106,7 @@ def cli(
         "seg_backend": seg_backend,
         "registration": registration,
         "device": device,
+        "bids_filter_file": bids_filter_file,
     }
     try:
         pipeline = Ce2nce(

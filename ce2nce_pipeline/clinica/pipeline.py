@@ -11,7 +11,7 @@ from pathlib import Path
 from clinica.dataset import Visit
 from clinica.pipelines.engine import Pipeline
 
-from ..bids import T1wImage, collect_t1w_images
+from ..bids import BidsFilters, T1wImage, collect_t1w_images, load_bids_filters
 from ..console import say
 from ..errors import InvalidInputError
 from ..image_checks import check_t1w
@@ -26,6 +26,8 @@ DEFAULT_PARAMETERS: dict[str, object] = {
     "registration": "fast",  # t1-linear's affine schedule: "fast" or "clinica"
     "device": "auto",
     "omp_nthreads": 1,
+    # A JSON file choosing the T1w images (fMRIPrep's format, queries t1w and t1w_ce), or None.
+    "bids_filter_file": None,
 }
 
 
@@ -92,6 +94,7 @@ class Ce2nce(Pipeline):
                 f"unknown ce2nce parameter(s) {', '.join(unknown)}; "
                 f"known: {', '.join(DEFAULT_PARAMETERS)}"
             )
+        self._bids_filters()
 
     def _build_input_node(self) -> None:
         """Find the visits' T1w images, check them and the t1-linear outputs to reuse.
@@ -170,11 +173,21 @@ class Ce2nce(Pipeline):
         model = self.parameters["model"]
         return model is not None and (model != "default" or default_model_path() is not None)
 
+    def _bids_filters(self) -> BidsFilters:
+        """The checked ``bids_filter_file`` parameter (``{}`` without one); one line if bad."""
+        path = self.parameters.get("bids_filter_file")
+        return load_bids_filters(Path(path)) if path else {}
+
     def _visit_images(self) -> dict[Visit, list[T1wImage]]:
         """The T1w images of the pipeline's visits, found once (ce and nce of a session kept)."""
         if self._discovered is None:
             subjects = sorted({s.removeprefix("sub-") for s in self.subjects})
-            images = collect_t1w_images(self.bids_directory, participant_labels=subjects)
+            images = collect_t1w_images(
+                self.bids_directory,
+                participant_labels=subjects,
+                bids_filters=self._bids_filters(),
+                filter_source=f"--bids-filter-file {self.parameters.get('bids_filter_file')}",
+            )
             wanted = set(self.visits)
             self._discovered = {}
             for image in images:

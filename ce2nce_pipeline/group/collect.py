@@ -10,6 +10,7 @@ stage                       file
 t1-linear (real image)      ``<src>_SP_res-1x1x1_desc-Crop_T1w.nii.gz`` (+ ``.json``)
 synthetic nce (of a ce)     ``<ce src>_SP_res-1x1x1_desc-synthetic_T1w.nii.gz`` (+ ``.json``)
 brain mask (real image)     ``<src>_SP_res-1x1x1_desc-brain_mask.nii.gz``
+brain mask (synthetic)      ``<ce src>_SP_res-1x1x1_desc-syntheticbrain_mask.nii.gz``
 union mask (ce/nce pair)    ``<ce src>_SP_res-1x1x1_desc-union_mask.nii.gz``
 tissue maps (real)          ``<src>_SP_res-1x1x1_dseg.nii.gz``, ``…_volumes.tsv``,
                             ``…_label-GM_probseg.nii.gz`` (and WM, CSF)
@@ -56,8 +57,9 @@ class ImageOutputs:
         synthetic image, its ce's stem.
     image, sidecar, mask, dseg, volumes : pathlib.Path or None
         The t1-linear (or synthetic) image, its JSON sidecar, the brain mask (for a synthetic
-        image: the union mask of its pair), the tissue label map and the volumes table; ``None``
-        where the file does not exist.
+        image: the union mask of its pair, or its own mask when its session has no real
+        T1w-nce to pair with), the tissue label map and the volumes table; ``None`` where the
+        file does not exist.
     probsegs : dict of str to pathlib.Path
         Tissue probability maps found, by tissue name.
     """
@@ -136,7 +138,7 @@ def _existing(path: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def derivative_paths(folder: Path, source: str, kind: str) -> ImageOutputs:
+def derivative_paths(folder: Path, source: str, kind: str, *, paired: bool = True) -> ImageOutputs:
     """The files the participant level writes about one image (see the module docstring).
 
     Parameters
@@ -147,6 +149,9 @@ def derivative_paths(folder: Path, source: str, kind: str) -> ImageOutputs:
         Source stem; for ``kind="synthetic"`` the stem of its ce.
     kind : {"nce", "ce", "synthetic"}
         Which image.
+    paired : bool
+        For a synthetic image: whether its session has a real T1w-nce, so that the pair's
+        union mask is its mask. Without one no union mask is made, and its own brain mask is.
 
     Returns
     -------
@@ -158,7 +163,9 @@ def derivative_paths(folder: Path, source: str, kind: str) -> ImageOutputs:
     base = f"{source}_{SPACE}"
     if kind == "synthetic":
         image = folder / f"{base}_res-1x1x1_desc-synthetic_T1w.nii.gz"
-        mask = folder / f"{base}_res-1x1x1_desc-union_mask.nii.gz"
+        mask = (
+            folder / f"{base}_res-1x1x1_desc-{'union' if paired else 'syntheticbrain'}_mask.nii.gz"
+        )
         dseg = folder / f"{base}_res-1x1x1_desc-synthetic_dseg.nii.gz"
         volumes = folder / f"{base}_res-1x1x1_desc-synthetic_volumes.tsv"
         probseg = {
@@ -259,7 +266,10 @@ def collect_sessions(
                 f"{folder}: {len(nce_stems)} real T1w-nce images, using {nce_stems[0]} and "
                 f"ignoring {', '.join(nce_stems[1:])}"
             )
-        synthetic = {s: derivative_paths(folder, s, "synthetic") for s in synthetic_sources}
+        synthetic = {
+            s: derivative_paths(folder, s, "synthetic", paired=bool(nce_stems))
+            for s in synthetic_sources
+        }
         unions = {s: p for s in ce_stems if (p := union_mask_path(folder, s)) is not None}
         sessions.append(
             SessionOutputs(

@@ -30,9 +30,10 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "source_image",
     "source_kind",
     "synthetic",
+    "model_name",
+    "model_sha256",
     "model_architecture",
     "model_checkpoint",
-    "model_sha256",
 )
 
 #: BIDS-style description of every column of ``features.tsv`` (its JSON sidecar).
@@ -69,9 +70,15 @@ FEATURE_SIDECAR: dict[str, dict[str, str]] = {
         "Description": "Translation network of a synthetic source (TranslationModel."
         "Architecture of its sidecar); n/a for a real source."
     },
+    "model_name": {
+        "Description": "Name of the translation model of a synthetic source (TranslationModel."
+        "Model: the shipped model's name, or its checkpoint folder's name); n/a for a real "
+        "source."
+    },
     "model_checkpoint": {
-        "Description": "Checkpoint file of the translation model (TranslationModel.Checkpoint); "
-        "n/a for a real source."
+        "Description": "Checkpoint folder of a translation model that is not the shipped one "
+        "(TranslationModel.Checkpoint), relative to the working directory of the run when it "
+        "lay under it; n/a for the shipped model and for a real source."
     },
     "model_sha256": {
         "Description": "SHA-256 of the translation model's weights (TranslationModel."
@@ -97,9 +104,10 @@ def _row(session: SessionOutputs, image: ImageOutputs, root: Path) -> dict[str, 
         "source_image": _relative(image.image, root) if image.image else "n/a",
         "source_kind": image.kind,
         "synthetic": image.kind == "synthetic",
+        "model_name": model.get("Model"),
+        "model_sha256": model.get("WeightsSha256"),
         "model_architecture": model.get("Architecture"),
         "model_checkpoint": model.get("Checkpoint"),
-        "model_sha256": model.get("WeightsSha256"),
     }
     return row
 

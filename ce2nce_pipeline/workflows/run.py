@@ -33,14 +33,17 @@ _OWN_ERRORS = {"InvalidInput", "DiskFull", "Ce2nce", "BackendUnavailable"}
 def participant_run_guard(config: RunConfig) -> Iterator[None]:
     """Lock the work folder (a second run on it is refused) and stop every worker on a signal.
 
-    SIGTERM, SIGINT or SIGHUP stop the workers before the run exits.
+    SIGTERM, SIGINT or SIGHUP stop the workers before the run exits. Every temporary file of
+    the run goes to one folder, removed when the run ends (``ce2nce_pipeline.scratch``).
     """
+    from ..scratch import run_scratch
     from ..work_lock import work_dir_lock
     from ..workers import stop_workers_on_signals
 
     with contextlib.ExitStack() as stack:
         if config.work_dir is not None:
             stack.enter_context(work_dir_lock(config.work_dir))
+        stack.enter_context(run_scratch(config.work_dir))
         stack.enter_context(
             stop_workers_on_signals(
                 "ce2nce: stopped by {signal}; its workers are stopped: run again with the same "
@@ -94,6 +97,8 @@ def usable_images(config: RunConfig) -> tuple[list[T1wImage], list[str]]:
         config.participant_labels or None,
         config.session_labels or None,
         excluded={issue.location.lstrip("/") for issue in file_errors},
+        bids_filters=config.bids_filters,
+        filter_source=f"--bids-filter-file {config.bids_filter_file}",
     )
     rejections = rejected_by_validator(file_errors, images)
     images = [
@@ -131,7 +136,9 @@ def _run_graph(workflow, config: RunConfig, images: Sequence[T1wImage]) -> bool:
     from ..errors import DiskFullError, disk_full_message
     from ..workers import prepare_forkserver
     from .progress import RunProgress
+    from .scheduler import ensure_logname
 
+    ensure_logname(config.plugin)
     settings = config.plugin_settings()
     if config.plugin != "SLURMGraph":  # a graph-submission plugin reports no node's status
         settings["plugin_args"].setdefault("status_callback", RunProgress(workflow, images))

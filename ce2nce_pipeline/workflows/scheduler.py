@@ -8,12 +8,40 @@ SLURMGraph and SGEGraph submit the whole graph at once with the run's arguments 
 
 from __future__ import annotations
 
+import getpass
 import math
+import os
 
 from nipype.interfaces.utility import IdentityInterface
 from nipype.pipeline import engine as pe
 
-__all__ = ["apply_scheduler_hints", "job_arguments"]
+__all__ = ["apply_scheduler_hints", "ensure_logname", "job_arguments"]
+
+#: Plugins that name each job after ``$LOGNAME`` (nipype reads it with ``os.environ[...]``).
+_LOGNAME_PLUGINS = ("SLURM", "SGE")
+
+
+def ensure_logname(plugin: str) -> str | None:
+    """Set ``LOGNAME`` from the user's account when a plugin needs it and it is unset.
+
+    nipype's SLURM and SGE plugins name each job ``<node>.<hierarchy>.$LOGNAME`` and stop with
+    a ``KeyError`` where ``LOGNAME`` is unset: in containers, cron jobs and CI runners. The
+    value set is the name of the process's user (``getpass.getuser``: ``USER``, ``LNAME``,
+    ``USERNAME``, then the uid's passwd entry), or ``uid<N>`` for a uid without an entry.
+
+    Returns
+    -------
+    str or None
+        The value set, or ``None`` when nothing was set.
+    """
+    if plugin not in _LOGNAME_PLUGINS or os.environ.get("LOGNAME"):
+        return None
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a uid with no passwd entry (a container's --user 1234)
+        user = f"uid{os.getuid()}"
+    os.environ["LOGNAME"] = user
+    return user
 
 
 def job_arguments(plugin: str, mem_gb: float, n_procs: int) -> dict[str, str]:

@@ -11,10 +11,13 @@ import numpy as np
 SP = "space-MNI152NLin2009cSym"
 SHAPE = (20, 20, 20)
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
-MODEL = {"Architecture": "AttUNet", "Checkpoint": "att.safetensors", "WeightsSha256": "a" * 64}
+#: The shipped model, as a sidecar records it: a name and a digest, no path.
+MODEL = {"Model": "ce2nce-default", "Architecture": "AttUNet", "WeightsSha256": "a" * 64}
+#: A model of the user's: its checkpoint folder, relative to the run's working directory.
 OTHER_MODEL = {
+    "Model": "res",
+    "Checkpoint": "models/res",
     "Architecture": "ResUNet",
-    "Checkpoint": "res.safetensors",
     "WeightsSha256": "b" * 64,
 }
 
@@ -87,8 +90,12 @@ def write_synthetic(
     labels: np.ndarray | None = None,
     model: dict | None = None,
     seed: int = 1,
+    union_mask: bool = True,
 ) -> np.ndarray:
-    """Write a synthetic image, its sidecar, dseg, volumes and the pair's union mask."""
+    """Write a synthetic image, its sidecar, own brain mask, dseg, volumes and the union mask.
+
+    ``union_mask`` False: no union mask, as for a session without a real T1w-nce.
+    """
     folder = folder_of(output_dir, sub, ses)
     image = np.random.default_rng(seed).uniform(0.0, 1.0, SHAPE).astype(np.float32)
     _save(image, folder / f"{ce_src}_{SP}_res-1x1x1_desc-synthetic_T1w.nii.gz")
@@ -97,7 +104,9 @@ def write_synthetic(
     )
     union = np.zeros(SHAPE, dtype=np.uint8)
     union[2:18, 2:18, 2:18] = 1
-    _save(union, folder / f"{ce_src}_{SP}_res-1x1x1_desc-union_mask.nii.gz")
+    _save(union, folder / f"{ce_src}_{SP}_res-1x1x1_desc-syntheticbrain_mask.nii.gz")
+    if union_mask:
+        _save(union, folder / f"{ce_src}_{SP}_res-1x1x1_desc-union_mask.nii.gz")
     if labels is not None:
         _save(
             labels.astype(np.uint8), folder / f"{ce_src}_{SP}_res-1x1x1_desc-synthetic_dseg.nii.gz"

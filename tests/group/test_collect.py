@@ -13,7 +13,14 @@ from ce2nce_pipeline.group.collect import (
     session_covariate,
 )
 
-from .fake_derivatives import MODEL, write_pair_session, write_real, write_synthetic
+from .fake_derivatives import (
+    MODEL,
+    SP,
+    labels_with_gm_thickness,
+    write_pair_session,
+    write_real,
+    write_synthetic,
+)
 
 
 def test_collect_finds_each_image_and_its_stages(tmp_path):
@@ -47,6 +54,27 @@ def test_collect_finds_a_synthetic_whose_ce_crop_is_gone(tmp_path):
     (session,) = collect_sessions(tmp_path)[0]
     assert session.nce is None
     assert list(session.synthetic) == ["sub-04_ses-M000_ce-gd"]
+
+
+def test_synthetic_image_without_a_real_nce_has_its_own_mask_not_a_missing_one(tmp_path):
+    # No real T1w-nce in the session: no union mask is made, and none is missing.
+    ce = "sub-05_ses-M000_ce-gd"
+    write_real(tmp_path, ce, sub="05", ses="M000")
+    labels = labels_with_gm_thickness(9)
+    write_synthetic(tmp_path, ce, sub="05", ses="M000", labels=labels, union_mask=False)
+    (session,) = collect_sessions(tmp_path)[0]
+    synthetic = session.synthetic[ce]
+    assert synthetic.missing() == []
+    assert synthetic.mask.name == f"{ce}_{SP}_res-1x1x1_desc-syntheticbrain_mask.nii.gz"
+
+
+def test_a_pair_without_its_union_mask_still_reports_the_mask_missing(tmp_path):
+    write_real(tmp_path, "sub-06", sub="06", ses=None)
+    write_real(tmp_path, "sub-06_ce-gd", sub="06", ses=None)
+    labels = labels_with_gm_thickness(9)
+    write_synthetic(tmp_path, "sub-06_ce-gd", sub="06", ses=None, labels=labels, union_mask=False)
+    (session,) = collect_sessions(tmp_path)[0]
+    assert session.synthetic["sub-06_ce-gd"].missing() == ["mask"]
 
 
 def test_parse_source_and_read_volumes(tmp_path):

@@ -41,7 +41,17 @@ def test_synthetic_is_used_without_a_real_nce(tmp_path):
     assert "desc-synthetic" in row["source_image"]
     assert row["model_architecture"] == MODEL["Architecture"]
     assert row["model_sha256"] == MODEL["WeightsSha256"]
+    assert row["model_name"] == "ce2nce-default"
+    assert row.isna()["model_checkpoint"]  # the shipped model: no path of the machine that ran
     assert list(table.columns) == list(FEATURE_COLUMNS)
+
+
+def test_a_users_model_is_named_with_its_relative_checkpoint(tmp_path):
+    ce = "sub-02_ses-M000_ce-gd"
+    write_real(tmp_path, ce, sub="02", ses="M000")
+    write_synthetic(tmp_path, ce, sub="02", ses="M000", model=OTHER_MODEL)
+    row = _table(tmp_path)[0].iloc[0]
+    assert (row["model_name"], row["model_checkpoint"]) == ("res", "models/res")
 
 
 def test_sidecar_describes_every_column():
