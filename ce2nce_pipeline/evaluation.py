@@ -42,6 +42,11 @@ import pandas as pd
 from .errors import Ce2nceError, InvalidInputError
 from .models.checkpoint import CheckpointError
 from .models.predictor import Predictor
+from .science.enhancement_removal import (
+    enhancement_region,
+    reference_white_matter,
+    removed_percent,
+)
 from .science.metrics import image_similarity
 from .science.statistics import DEFAULT_ALPHA, paired_ttests, summarize, summary_table
 from .training.datasets import (
@@ -204,7 +209,12 @@ class EvaluationResult:
 
 
 def _pair_row(
-    pair: ImagePair, comparison: str, metrics: Any, mask_source: str, voxels: int
+    pair: ImagePair,
+    comparison: str,
+    metrics: Any,
+    mask_source: str,
+    voxels: int,
+    removed: float,
 ) -> dict[str, Any]:
     return {
         "pair_id": pair.pair_id,
@@ -214,6 +224,7 @@ def _pair_row(
         "mae_percent": metrics.mae_percent,
         "psnr_db": metrics.psnr_db,
         "ssim": metrics.ssim,
+        "enhancement_removed_percent": removed,
         "mask_source": mask_source,
         "mask_voxels": voxels,
         "paper_compatible": metrics.paper_compatible,
@@ -239,6 +250,9 @@ def _evaluate_pair(
     if not np.allclose(ce_affine, nce_affine, atol=1e-3):
         raise InvalidInputError(f"{pair.ce}: affine differs from {pair.nce}'s")
     mask, mask_source = load_brain_mask(pair, nce.shape, nce)
+    brain = mask & (ce > 0)
+    white_matter = reference_white_matter(nce, brain)
+    enhancement = enhancement_region(nce, ce, brain, white_matter)
     pair_rows = [
         _pair_row(
             pair,
@@ -246,6 +260,7 @@ def _evaluate_pair(
             image_similarity(nce, ce, mask, paper_compatible=paper_compatible),
             mask_source,
             int(mask.sum()),
+            removed_percent(enhancement, ce, white_matter),
         )
     ]
     for name, predictor in predictors.items():
@@ -256,7 +271,8 @@ def _evaluate_pair(
         if synthetic_dir is not None:
             _save_synthetic(synthetic, ce_affine, Path(synthetic_dir) / name, pair.pair_id)
         metrics = image_similarity(nce, synthetic, mask, paper_compatible=paper_compatible)
-        pair_rows.append(_pair_row(pair, name, metrics, mask_source, int(mask.sum())))
+        removed = removed_percent(enhancement, synthetic, white_matter)
+        pair_rows.append(_pair_row(pair, name, metrics, mask_source, int(mask.sum()), removed))
     return pair_rows, mask_source
 
 
@@ -298,7 +314,8 @@ def evaluate_pairs(
     -------
     pandas.DataFrame
         One row per pair and comparison (baseline ``"ce"`` first), columns ``pair_id,
-        participant_id, session_id, comparison, mae_percent, psnr_db, ssim, mask_source,
+        participant_id, session_id, comparison, mae_percent, psnr_db, ssim,
+        enhancement_removed_percent (white-matter units, NaN without enhancement), mask_source,
         mask_voxels, paper_compatible``.
 
     Raises

@@ -234,6 +234,7 @@ def save_checkpoint(
     normalisation: str = "min-max",
     output_resampling: str = "round-trip",
     overwrite: bool = False,
+    half_precision: bool = False,
 ) -> Path:
     """Write ``model`` as a self-describing checkpoint directory.
 
@@ -255,6 +256,9 @@ def save_checkpoint(
         grid by default (:func:`~ce2nce_pipeline.science.resampling.keep_detail`).
     overwrite : bool
         Replace an existing checkpoint at ``path`` (e.g. the "last" checkpoint of a run).
+    half_precision : bool
+        Store floating-point weights as float16 (half the size: a chunk of training committed
+        to the repository); loading casts them back to the model's precision.
 
     Returns
     -------
@@ -290,6 +294,8 @@ def save_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
 
     state = {key: tensor.detach().cpu().contiguous() for key, tensor in model.state_dict().items()}
+    if half_precision:
+        state = {k: t.half() if t.is_floating_point() else t for k, t in state.items()}
     weights = directory / WEIGHTS_FILE
     tmp_weights = weights.with_name(WEIGHTS_FILE + ".tmp")
     save_file(state, tmp_weights)

@@ -235,13 +235,10 @@ class Predictor:
                 # Full resolution: no resampling, the volume zero-padded to the size multiple.
                 output = run_padded(self.model, batch)
             else:
+                # A grid whose sides are not a multiple of the size multiple (a 2 mm grid) is
+                # zero-padded like the full-resolution one; 128³ needs no padding.
                 network_input = resample_to_shape(batch, self.network_shape)
-                output = self.model(network_input)
-                if tuple(output.shape) != tuple(network_input.shape):
-                    raise RuntimeError(
-                        f"network returned shape {tuple(output.shape)} for input "
-                        f"{tuple(network_input.shape)}"
-                    )
+                output = run_padded(self.model, network_input)
             # Clip before resampling back: trilinear interpolation is convex, so the output
             # stays in [0, 1] and maps into the input's intensity range.
             output = output.float().clamp_(0.0, 1.0)

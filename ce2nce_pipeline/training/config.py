@@ -9,7 +9,7 @@ A recipe has five tables; every key is optional except ``run.output_dir`` and on
                     ("min-max" | "white-matter" | "white-matter-input"),
                     training_patch, patches_per_volume, target
                     ("nce" | "ce-without-enhancement")
-    [model]         architecture, preset, kwargs
+    [model]         architecture, preset, kwargs, initial_checkpoint
     [optimization]  epochs, batch_size, learning_rate, betas, weight_decay, lr_schedule
                     ("constant" | "cosine"), lr_decay_start_epoch, min_learning_rate,
                     gain_loss_weight
@@ -128,6 +128,7 @@ class TrainingConfig:
     architecture: str | None = setting(None, section="model", choices=GENERATORS)
     preset: str | None = setting(None, section="model")
     model_kwargs: dict[str, Any] = setting(section="model", key="kwargs", factory=dict)
+    initial_checkpoint: Path | None = setting(None, section="model", path=True)
 
     epochs: int = setting(300, section="optimization", low=1)
     batch_size: int | None = setting(None, section="optimization", low=1)
@@ -179,6 +180,11 @@ class TrainingConfig:
                 f"model.preset {self.preset!r} does not exist for "
                 f"{self.architecture or 'att_unet'}; choose one of "
                 f"{list_presets(self.architecture or 'att_unet')}"
+            )
+        if self.initial_checkpoint is not None and self.protocol == "cgan":
+            raise ConfigError(
+                "model.initial_checkpoint starts a generator-protocol run from trained weights; "
+                "a cgan run starts from cgan.generator_checkpoint"
             )
         if self.training_patch is not None and self.protocol == "cgan":
             raise ConfigError(

@@ -105,47 +105,73 @@ def build_generator(config: TrainingConfig) -> nn.Module:
 
 
 def _load_generator_source(
-    config: TrainingConfig, device: torch.device
+    checkpoint: Path, key: str, config: TrainingConfig, device: torch.device
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """The trained generator a cGAN run starts from, and its checkpoint metadata."""
-    checkpoint = config.generator_checkpoint
+    """A trained generator (``key``: the recipe key naming it) and its checkpoint metadata."""
     try:
         model, metadata = load_checkpoint(checkpoint, device=device)
     except CheckpointError as error:
         raise Ce2nceError(str(error)) from None
     name = metadata["architecture"]["name"]
     if name == "patch_discriminator":
-        raise ConfigError(f"cgan.generator_checkpoint {checkpoint} is a discriminator")
+        raise ConfigError(f"{key} {checkpoint} is a discriminator")
     if config.architecture not in (None, name):
         raise ConfigError(
             f"model.architecture {config.architecture!r} differs from the "
-            f"generator checkpoint's {name!r}"
+            f"{key} checkpoint's {name!r}"
         )
     return model, metadata
 
 
 def _check_generator_source(
-    config: TrainingConfig, metadata: dict[str, Any], recorded: str | None
+    checkpoint: Path,
+    key: str,
+    config: TrainingConfig,
+    metadata: dict[str, Any],
+    recorded: str | None,
 ) -> tuple[int, ...]:
-    """Check the cGAN's generator checkpoint against the run; return its network grid."""
+    """Check a generator checkpoint a run starts from against the run; return its grid."""
     if recorded not in (None, metadata["weights"]["sha256"]):
         raise ConfigError(
-            f"cgan.generator_checkpoint {config.generator_checkpoint} is not the "
-            f"checkpoint the run started from (sha256 {recorded})"
+            f"{key} {checkpoint} is not the checkpoint the run started from (sha256 {recorded})"
         )
     shape = tuple(metadata["preprocessing"]["network_grid"]["shape"])
     if config.network_shape is not None and tuple(config.network_shape) != shape:
         raise ConfigError(
             f"data.network_shape {list(config.network_shape)} differs from the grid "
-            f"{list(shape)} the generator checkpoint was trained on"
+            f"{list(shape)} the {key} checkpoint was trained on"
         )
     normalisation = checkpoint_normalisation(metadata)
     if config.intensity_normalisation != normalisation:
         raise ConfigError(
             f"data.intensity_normalisation {config.intensity_normalisation!r} differs "
-            f"from the {normalisation!r} the generator checkpoint was trained with"
+            f"from the {normalisation!r} the {key} checkpoint was trained with"
         )
     return shape
+
+
+def _warm_start(
+    generator: nn.Module, config: TrainingConfig, state: dict[str, Any], device: torch.device
+) -> str:
+    """Copy the weights of ``model.initial_checkpoint`` into ``generator``; return its sha256.
+
+    The checkpoint's architecture, grid and normalisation must be the run's; its weights may be
+    stored in half precision (a committed chunk of training): they are cast to the generator's.
+    The optimiser starts afresh.
+    """
+    key = "model.initial_checkpoint"
+    trained, metadata = _load_generator_source(config.initial_checkpoint, key, config, device)
+    recorded = state.get("initial_checkpoint_sha256")
+    _check_generator_source(config.initial_checkpoint, key, config, metadata, recorded)
+    try:
+        generator.load_state_dict(trained.state_dict())
+    except RuntimeError as error:
+        raise ConfigError(
+            f"{key} {config.initial_checkpoint} does not fit model.kwargs/preset: "
+            f"{str(error).splitlines()[0]}"
+        ) from None
+    sha = state["initial_checkpoint_sha256"] = metadata["weights"]["sha256"]
+    return sha
 
 
 def _build_discriminator(
@@ -220,13 +246,17 @@ def build_networks(
     torch.manual_seed(config.seed)
     discriminator, grid, source_sha = None, None, None
     if config.protocol == "cgan":
-        generator, metadata = _load_generator_source(config, device)
-        shape = _check_generator_source(config, metadata, state.get("generator_source_sha256"))
+        checkpoint, key = config.generator_checkpoint, "cgan.generator_checkpoint"
+        generator, metadata = _load_generator_source(checkpoint, key, config, device)
+        recorded = state.get("generator_source_sha256")
+        shape = _check_generator_source(checkpoint, key, config, metadata, recorded)
         source_sha = state["generator_source_sha256"] = metadata["weights"]["sha256"]
         discriminator, grid = _build_discriminator(config, shape)
     else:
         generator = build_generator(config)
         shape = tuple(config.network_shape or NETWORK_SHAPE)
+        if config.initial_checkpoint is not None and resume_from is None:
+            _warm_start(generator, config, state, device)
     if resume_from is not None:
         generator = _load_last(resume_from / "generator", device)
         if discriminator is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ import torch
 from ce2nce_pipeline.models import (
     FORMAT_VERSION,
     CheckpointError,
+    Predictor,
     TrainingMetadata,
     build_model,
     build_preset,
@@ -257,3 +259,23 @@ def test_white_matter_normalisation_is_recorded_checked_and_described(tmp_path):
     )
     with pytest.raises(ValueError, match="unknown intensity normalisation 'percentile'"):
         save_checkpoint(model, tmp_path / "bad", normalisation="percentile")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "named"),
+    [
+        ("intensity_normalisation", "method", "z-score", "normalisation 'z-score'"),
+        ("resampling", "output", "sinc", "output resampling 'sinc'"),
+        ("network_grid", "shape", [64, 64], "network_grid shape [64, 64]"),
+    ],
+)
+def test_predictor_refuses_preprocessing_it_does_not_know(tmp_path, section, key, value, named):
+    """A checkpoint from another version (or edited) is refused before any image is read."""
+    model = build_model("res_unet", base_channels=2, depth=2)
+    path = save_checkpoint(model, tmp_path / "ckpt", network_shape=(16, 16, 16))
+    metadata_file = path / "metadata.json"
+    metadata = json.loads(metadata_file.read_text())
+    metadata["preprocessing"].setdefault(section, {})[key] = value
+    metadata_file.write_text(json.dumps(metadata))
+    with pytest.raises(CheckpointError, match=re.escape(named)):
+        Predictor.from_checkpoint(path, device="cpu")

@@ -33,6 +33,7 @@ from ce2nce_pipeline.training import (
     train,
 )
 from ce2nce_pipeline.training.losses import gain_target
+from ce2nce_pipeline.training.networks import build_networks
 from ce2nce_pipeline.training.trainer import GAIN_LEARNING_RATE_FACTOR, STATE_FILE
 
 from . import (
@@ -426,7 +427,9 @@ def test_runs_refuse_unusable_settings(tmp_path, small_tsv, generator_checkpoint
                 tmp_path / "e", small_tsv, generator_checkpoint, network_shape=(32, 32, 32)
             )
         )
-    with pytest.raises(ConfigError, match="from the 'min-max' the generator checkpoint"):
+    with pytest.raises(
+        ConfigError, match="from the 'min-max' the cgan.generator_checkpoint checkpoint"
+    ):
         train(
             cgan_config(
                 tmp_path / "h",
@@ -543,3 +546,44 @@ def test_supervised_global_gain_learns_each_pairs_intensity_ratio(tmp_path):
     assert hyperparameters["loss"] == "L1 + 1 x L1(gain)"
     assert hyperparameters["gain_learning_rate_factor"] == GAIN_LEARNING_RATE_FACTOR
     assert plain["loss"] == "L1" and "gain_learning_rate_factor" not in plain
+
+
+def test_a_run_starts_from_a_kept_half_precision_chunk(tmp_path, small_tsv):
+    """A chunk of training kept as float16 weights starts the next run from those weights."""
+    first = train(small_config(tmp_path / "first", small_tsv, epochs=2))
+    model, metadata = load_checkpoint(first.best_checkpoint)
+    kept = save_checkpoint(
+        model,
+        tmp_path / "kept" / "best",
+        network_shape=SMALL_GRID,
+        normalisation=checkpoint_normalisation(metadata),
+        half_precision=True,
+    )
+    half = load_file_dtypes(kept)
+    assert {dtype for dtype in half if dtype.is_floating_point} == {torch.float16}
+    trained = weights(first.best_checkpoint)
+    config = small_config(tmp_path / "next", small_tsv, epochs=1, initial_checkpoint=kept)
+    # Before any step the generator is the kept chunk (to float16 rounding), not a fresh draw.
+    nets = build_networks(config, {}, torch.device("cpu"), None)
+    for key, value in nets.generator.state_dict().items():
+        assert torch.allclose(value, trained[key], rtol=1e-3, atol=1e-4), key
+    fresh = build_networks(
+        small_config(tmp_path / "fresh", small_tsv), {}, torch.device("cpu"), None
+    )
+    assert not all(
+        torch.allclose(v, trained[k], atol=1e-4) for k, v in fresh.generator.state_dict().items()
+    )
+    assert train(config).finished
+    # Another grid than the chunk's is refused in one line.
+    with pytest.raises(ConfigError, match="grid .* the model.initial_checkpoint checkpoint"):
+        train(
+            small_config(
+                tmp_path / "bad", small_tsv, initial_checkpoint=kept, network_shape=(32, 32, 32)
+            )
+        )
+
+
+def load_file_dtypes(checkpoint):
+    from safetensors.torch import load_file
+
+    return {t.dtype for t in load_file(checkpoint / "weights.safetensors").values()}
