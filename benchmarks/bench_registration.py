@@ -143,6 +143,40 @@ def _run_t1_linear(image: nib.Nifti1Image, folder: Path, pair_reference: Path | 
     return transform, registration_quality(registered), seconds, consistency
 
 
+#: Deliberate misplacements of a registration (pitch deg, shift mm along y) whose score the
+#: ``--clinical`` mode also prints: what ``qc_registration`` says of a wrong transform.
+MISPLACEMENTS: tuple[tuple[float, float], ...] = ((3, 3), (6, 6), (10, 10), (20, 20))
+
+
+def _misplaced_scores(
+    folder: Path, transform: Path, truth: np.ndarray, points: np.ndarray
+) -> list[tuple]:
+    """(error mm from ``truth``, qc_registration) of the registration in ``folder``
+    deliberately misplaced."""
+    from ce2nce_pipeline.science.registration_quality import (
+        affine_matrix,
+        registration_quality,
+        transform_rms_mm,
+        write_affine,
+    )
+    from ce2nce_pipeline.simulation.clinical_stack import head_pose
+
+    template, _ = registration_template()
+    nib.save(template, folder / "template.nii")
+    fixed = ants.image_read(str(folder / "template.nii"))
+    moving = ants.image_read(str(folder / "t1w_n4.nii.gz"))
+    found = affine_matrix(transform)
+    centre = nib.affines.apply_affine(found, points).mean(axis=0)
+    scores = []
+    for degrees, shift in MISPLACEMENTS:
+        wrong = head_pose((degrees, 0, 0), (0, shift, 0), centre) @ found
+        wrong_file = write_affine(wrong, folder / "misplaced.mat")
+        warped = ants.apply_transforms(fixed, moving, [str(wrong_file)])
+        score = registration_quality(nib.Nifti1Image(warped.numpy(), template.affine))
+        scores.append((transform_rms_mm(wrong, truth, points), score))
+    return scores
+
+
 def _head_list(specs: list[str]) -> list[tuple[str, nib.Nifti1Image]]:
     """(name, image) of each ``PATH`` or ``PATH+BRAIN_MASK`` (then also skull-stripped)."""
     heads = []
@@ -221,7 +255,12 @@ def _random_case(rng: np.random.Generator) -> dict:
 
 
 def run_clinical(
-    heads: list[tuple[str, nib.Nifti1Image]], n_cases: int, work: Path, threshold: float, seed: int
+    heads: list[tuple[str, nib.Nifti1Image]],
+    n_cases: int,
+    work: Path,
+    threshold: float,
+    seed: int,
+    misplaced: bool = False,
 ) -> None:
     from ce2nce_pipeline.science.registration_quality import (
         affine_matrix,
@@ -238,6 +277,7 @@ def run_clinical(
     print(
         f"{'case':>4s} {'head':26s} {'stack':9s} {'slice':>5s} {'cover':>5s} "
         f"{'pitch,roll,yaw':>16s} {'core-s':>7s} {'qc_registration':>15s} {'error mm':>9s}"
+        + ("  misplaced by (mm): qc_registration" if misplaced else "")
     )
     rows = []
     for case in range(n_cases):
@@ -255,10 +295,15 @@ def run_clinical(
         error = transform_rms_mm(transform, motion @ reference, points)
         rows.append((error, score))
         angles = ",".join(f"{a:.0f}" for a in settings["angles"])
+        extra = ""
+        if misplaced:
+            wrong = _misplaced_scores(work / f"case{case}", transform, motion @ reference, points)
+            extra = "  " + " ".join(f"{e:4.1f}:{q:.3f}" for e, q in wrong)
+            rows += wrong
         print(
             f"{case:4d} {name:26s} {settings['orientation']:9s} {settings['slice_mm']:5.1f} "
             f"{settings['coverage_mm']:5.0f} {angles:>16s} {seconds:7.1f} {score:15.3f} "
-            f"{error:9.2f}",
+            f"{error:9.2f}{extra}",
             flush=True,
         )
     print(_summary(rows, threshold))
@@ -334,6 +379,11 @@ def main() -> None:
     parser.add_argument("--heads", nargs="+", default=[], help="raw heads (PATH[+BRAIN_MASK])")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated cases")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: temp)")
+    parser.add_argument(
+        "--misplaced",
+        action="store_true",
+        help="--clinical: also score each registration deliberately misplaced (MISPLACEMENTS)",
+    )
     args = parser.parse_args()
     if args.poses or args.clinical or args.pairs:
         from ce2nce_pipeline.science.registration_quality import REGISTRATION_QUALITY_THRESHOLD
@@ -347,7 +397,7 @@ def main() -> None:
             else:
                 run_clinical(
                     _head_list(args.heads), args.clinical, work,
-                    REGISTRATION_QUALITY_THRESHOLD, args.seed,
+                    REGISTRATION_QUALITY_THRESHOLD, args.seed, args.misplaced,
                 )  # fmt: skip
         return
     template, mask = registration_template()

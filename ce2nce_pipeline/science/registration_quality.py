@@ -8,8 +8,9 @@ Three measures, all pure functions on arrays and ANTs affine files:
   (:data:`REGISTRATION_QUALITY_THRESHOLD`) was chosen on ``benchmarks/bench_registration.py``
   (docs/t1_linear.md).
 - :func:`transform_rms_mm`: the RMS distance (mm) between where two template-to-image affines
-  send the template's brain: the consistency of a ce/nce pair, or the error of a registration
-  against a known transform.
+  send the template's brain: the consistency of a ce/nce pair
+  (:data:`PAIR_CONSISTENCY_THRESHOLD_MM`), or the error of a registration against a known
+  transform.
 - :func:`check_stack_extent`: refuses a stack too thin to register (fewer than
   :data:`MIN_SLICES` slices or less than :data:`MIN_EXTENT_MM` of coverage along an axis).
 """
@@ -24,9 +25,12 @@ import numpy as np
 from ..errors import InvalidInputError
 
 #: ``qc_registration`` below this is flagged: the registration most likely failed.
-REGISTRATION_QUALITY_THRESHOLD = 0.5
-#: A ce/nce pair whose transforms differ by more than this (RMS over the brain, mm) is flagged.
-PAIR_CONSISTENCY_THRESHOLD_MM = 2.0
+REGISTRATION_QUALITY_THRESHOLD = 0.2
+#: A T1w-ce registered through its T1w-nce lands where the rigid alignment of the two says: the
+#: RMS distance between their transforms is the head's motion between the two series (0 when
+#: it did not move). Beyond this (mm over the brain), the motion is implausible within one
+#: session and the alignment most likely failed: the T1w-ce is flagged.
+PAIR_CONSISTENCY_THRESHOLD_MM = 10.0
 #: A stack with fewer slices than this along an axis is too thin to register.
 MIN_SLICES = 10
 #: A stack covering less than this (mm) along an axis is too thin to register.

@@ -57,6 +57,9 @@ FAST_LEVELS: tuple[tuple[str, str, str], tuple[str, str, str]] = (
     ("1000x500", "8x4", "3x2mm"),
     ("1000x500x20", "8x4x2", "3x2x1mm"),
 )
+#: Pitches (degrees) of the starts ``fast`` tries, in order, when its centre-of-mass start
+#: scores below the quality threshold (heads are mostly pitched in the coil).
+SEARCH_PITCHES: tuple[float, ...] = (30.0, -30.0, 15.0, -15.0)
 #: Iterations, shrink factors and smoothing (mm) of the rigid alignment of a T1w-ce to the
 #: T1w-nce of its session (:func:`align_to_pair_reference`).
 PAIR_LEVELS: tuple[str, str, str] = ("100x50x20", "4x2x1", "2x1x0mm")
@@ -115,8 +118,11 @@ def _run_ants_registration(arguments: list[str], what: str) -> None:
         raise RuntimeError(f"antsRegistration failed ({what})")
 
 
-def _fast_stages(moving: Any, fixed: Any, fixed_mask: Any, prefix: str, seed: int) -> str:
-    """antsRegistrationSyNQuick.sh -t a's rigid and affine stages with :data:`FAST_LEVELS`."""
+def _fast_stages(
+    moving: Any, fixed: Any, fixed_mask: Any, prefix: str, seed: int, initial: str | None = None
+) -> str:
+    """antsRegistrationSyNQuick.sh -t a's rigid and affine stages with :data:`FAST_LEVELS`,
+    from the centres of mass or from the ``initial`` affine (``.mat``)."""
     from ants.internal import get_pointer_string
 
     binary = fixed_mask != 0  # kept alive while ANTs reads it through its pointer
@@ -124,7 +130,7 @@ def _fast_stages(moving: Any, fixed: Any, fixed_mask: Any, prefix: str, seed: in
     metric = ["-m", f"MI[{f},{m},1,32,Regular,0.25]"]
     rigid, affine = FAST_LEVELS
     arguments = [
-        "-d", "3", "-r", f"[{f},{m},1]", "-o", prefix,
+        "-d", "3", "-r", initial or f"[{f},{m},1]", "-o", prefix,
         "-t", "Rigid[0.25]", *metric,
         "-c", f"[{rigid[0]},1e-6,10]", "-f", rigid[1], "-s", rigid[2],
         "-t", "Affine[0.25]", *metric,
@@ -160,6 +166,66 @@ def rigid_to_reference(moving: Any, reference: Any, prefix: str, seed: int) -> s
     return prefix + "0GenericAffine.mat"
 
 
+def _pitched_start(moving: Any, fixed: Any, pitch_degrees: float, path: Path) -> str:
+    """A rigid start: the centres of mass matched, the head pitched by ``pitch_degrees``."""
+    import ants
+
+    from .registration_quality import write_affine
+
+    flip = np.array([-1.0, -1.0, 1.0])  # ANTs' centres of mass are LPS
+    fixed_centre = np.asarray(ants.get_center_of_mass(fixed)) * flip
+    moving_centre = np.asarray(ants.get_center_of_mass(moving)) * flip
+    angle = np.deg2rad(pitch_degrees)
+    start = np.eye(4)
+    start[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    start[:3, 3] = moving_centre - start[:3, :3] @ fixed_centre
+    return str(write_affine(start, path))
+
+
+def _fast_with_search(
+    moving: Any, fixed: Any, fixed_mask: Any, transform_file: Path, seed: int
+) -> Any:
+    """``fast`` from the centres of mass; if it scores below the quality threshold, again from
+    starts pitched by :data:`SEARCH_PITCHES`, keeping the best-scoring result.
+
+    A head pitched in the coil (thick-slice clinical stacks) can trap the centre-of-mass start
+    in a wrong optimum tens of millimetres away; the score (``qc_registration``, the
+    correlation with the template inside its brain) says so, and a start pitched towards the
+    head's pose finds it (docs/t1_linear.md). Images that score well cost one registration.
+    """
+    import ants
+
+    from .registration_quality import REGISTRATION_QUALITY_THRESHOLD, template_correlation
+
+    template = fixed.numpy()
+
+    def warp(affine: str) -> Any:
+        return call_with_known_kwargs(
+            ants.apply_transforms,
+            fixed=fixed,
+            moving=moving,
+            transformlist=[affine],
+            interpolator="linear",
+        )
+
+    with tempfile.TemporaryDirectory(prefix="ce2nce_registration_") as folder:
+        best = _fast_stages(moving, fixed, fixed_mask, f"{folder}/", seed)
+        best_warped = warp(best)
+        best_score = template_correlation(best_warped.numpy(), template)
+        for index, pitch in enumerate(SEARCH_PITCHES):
+            if best_score >= REGISTRATION_QUALITY_THRESHOLD:
+                break
+            start = _pitched_start(moving, fixed, pitch, Path(folder) / f"start{index}.mat")
+            prefix = f"{folder}/search{index}_"
+            candidate = _fast_stages(moving, fixed, fixed_mask, prefix, seed, initial=start)
+            warped = warp(candidate)
+            score = template_correlation(warped.numpy(), template)
+            if score > best_score:
+                best, best_warped, best_score = candidate, warped, score
+        shutil.copyfile(best, transform_file)
+    return best_warped
+
+
 def register_affine(
     moving: Any,
     fixed: Any,
@@ -192,16 +258,7 @@ def register_affine(
     if schedule not in REGISTRATION_SCHEDULES:
         raise ValueError(f"unknown registration schedule {schedule!r}: {REGISTRATION_SCHEDULES}")
     if schedule == "fast":
-        with tempfile.TemporaryDirectory(prefix="ce2nce_registration_") as folder:
-            affine = _fast_stages(moving, fixed, fixed_mask, f"{folder}/", seed)
-            shutil.copyfile(affine, transform_file)
-        return call_with_known_kwargs(
-            ants.apply_transforms,
-            fixed=fixed,
-            moving=moving,
-            transformlist=[str(transform_file)],
-            interpolator="linear",
-        )
+        return _fast_with_search(moving, fixed, fixed_mask, Path(transform_file), seed)
     previous_seed = ants.config._random_seed
     ants.config._random_seed = seed
     try:
