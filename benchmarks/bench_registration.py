@@ -140,7 +140,8 @@ def _run_t1_linear(image: nib.Nifti1Image, folder: Path, pair_reference: Path | 
             folder,
         )
     seconds = _core_seconds() - start
-    return transform, registration_quality(registered), seconds, consistency
+    score = registration_quality(folder / "t1w_n4.nii.gz", transform)
+    return transform, score, seconds, consistency
 
 
 #: Deliberate misplacements of a registration (pitch deg, shift mm along y) whose score the
@@ -161,9 +162,6 @@ def _misplaced_scores(
     )
     from ce2nce_pipeline.simulation.clinical_stack import head_pose
 
-    template, _ = registration_template()
-    nib.save(template, folder / "template.nii")
-    fixed = ants.image_read(str(folder / "template.nii"))
     moving = ants.image_read(str(folder / "t1w_n4.nii.gz"))
     found = affine_matrix(transform)
     centre = nib.affines.apply_affine(found, points).mean(axis=0)
@@ -171,8 +169,7 @@ def _misplaced_scores(
     for degrees, shift in MISPLACEMENTS:
         wrong = head_pose((degrees, 0, 0), (0, shift, 0), centre) @ found
         wrong_file = write_affine(wrong, folder / "misplaced.mat")
-        warped = ants.apply_transforms(fixed, moving, [str(wrong_file)])
-        score = registration_quality(nib.Nifti1Image(warped.numpy(), template.affine))
+        score = registration_quality(moving, wrong_file)
         scores.append((transform_rms_mm(wrong, truth, points), score))
     return scores
 

@@ -60,14 +60,14 @@ class _AffineRegistrationOutputSpec(TraitedSpec):
     qc = traits.Dict(desc="registration quality, as the sidecars record it")
 
 
-def _quality_record(registered: nib.Nifti1Image, consistency: float | None = None) -> dict:
+def _quality_record(n4_file: str, transform: Path, consistency: float | None = None) -> dict:
     from ..science.registration_quality import (
         PAIR_CONSISTENCY_THRESHOLD_MM,
         REGISTRATION_QUALITY_THRESHOLD,
         registration_quality,
     )
 
-    score = round(registration_quality(registered), 4)
+    score = round(registration_quality(n4_file, transform), 4)
     record: dict = {
         "RegistrationQuality": score,
         "RegistrationQualityThreshold": REGISTRATION_QUALITY_THRESHOLD,
@@ -109,7 +109,7 @@ class AffineRegistration(SimpleInterface):
         nib.save(registered, out_file)
         self._results["out_file"] = out_file
         self._results["out_matrix"] = str(out_matrix)
-        self._results["qc"] = _quality_record(registered)
+        self._results["qc"] = _quality_record(self.inputs.in_file, out_matrix)
         return runtime
 
 
@@ -139,7 +139,7 @@ class PairRegistration(SimpleInterface):
         nib.save(registered, out_file)
         self._results["out_file"] = out_file
         self._results["out_matrix"] = str(out_matrix)
-        self._results["qc"] = _quality_record(registered, consistency)
+        self._results["qc"] = _quality_record(self.inputs.in_file, out_matrix, consistency)
         return runtime
 
 

@@ -190,40 +190,34 @@ def _fast_with_search(
 
     A head pitched in the coil (thick-slice clinical stacks) can trap the centre-of-mass start
     in a wrong optimum tens of millimetres away; the score (``qc_registration``, the
-    correlation with the template inside its brain) says so, and a start pitched towards the
+    mutual information with the template around its brain) says so, and a start pitched towards the
     head's pose finds it (docs/t1_linear.md). Images that score well cost one registration.
     """
     import ants
 
-    from .registration_quality import REGISTRATION_QUALITY_THRESHOLD, template_correlation
+    from .registration_quality import REGISTRATION_QUALITY_THRESHOLD, quality_on_template
 
-    template = fixed.numpy()
-
-    def warp(affine: str) -> Any:
-        return call_with_known_kwargs(
-            ants.apply_transforms,
-            fixed=fixed,
-            moving=moving,
-            transformlist=[affine],
-            interpolator="linear",
-        )
-
+    mask = fixed_mask.numpy()
     with tempfile.TemporaryDirectory(prefix="ce2nce_registration_") as folder:
         best = _fast_stages(moving, fixed, fixed_mask, f"{folder}/", seed)
-        best_warped = warp(best)
-        best_score = template_correlation(best_warped.numpy(), template)
+        best_score = quality_on_template(moving, fixed, mask, best)
         for index, pitch in enumerate(SEARCH_PITCHES):
             if best_score >= REGISTRATION_QUALITY_THRESHOLD:
                 break
             start = _pitched_start(moving, fixed, pitch, Path(folder) / f"start{index}.mat")
             prefix = f"{folder}/search{index}_"
             candidate = _fast_stages(moving, fixed, fixed_mask, prefix, seed, initial=start)
-            warped = warp(candidate)
-            score = template_correlation(warped.numpy(), template)
+            score = quality_on_template(moving, fixed, mask, candidate)
             if score > best_score:
-                best, best_warped, best_score = candidate, warped, score
+                best, best_score = candidate, score
         shutil.copyfile(best, transform_file)
-    return best_warped
+    return call_with_known_kwargs(
+        ants.apply_transforms,
+        fixed=fixed,
+        moving=moving,
+        transformlist=[str(transform_file)],
+        interpolator="linear",
+    )
 
 
 def register_affine(
