@@ -81,9 +81,9 @@ FEATURE_SIDECAR: dict[str, dict[str, str]] = {
     },
     "qc_registration": {
         "Description": "t1-linear's registration quality of source_image (of its T1w-ce for a "
-        "synthetic source): the correlation of the registered image with the template inside "
-        "the template's brain, both smoothed by 2 mm (RegistrationQuality of its sidecar, "
-        "docs/t1_linear.md)."
+        "synthetic source): the normalised mutual information of the registered image and the "
+        "template inside the template's dilated brain mask and the image's field of view "
+        "(RegistrationQuality of its sidecar, docs/t1_linear.md)."
     },
     "qc_registration_flagged": {
         "Description": "Whether that registration is flagged (quality below its threshold, or "

@@ -88,8 +88,8 @@ def registration_qc(record: dict) -> str:
     rows.append(
         f'<tr class="{"flag-raised" if low else "flag-ok"}"><td>qc_registration</td>'
         f"<td>{_cell(score)}</td><td>&lt; {REGISTRATION_QUALITY_THRESHOLD:g}</td>"
-        f"<td>{'raised' if low else 'ok'}</td><td>correlation of the registered image with the "
-        "template inside its brain: low when the head was placed elsewhere</td></tr>"
+        f"<td>{'raised' if low else 'ok'}</td><td>normalised mutual information of the registered "
+        "image and the template around its brain: low when the head was placed elsewhere</td></tr>"
     )
     if "PairConsistencyMM" in record:
         rms = record["PairConsistencyMM"]

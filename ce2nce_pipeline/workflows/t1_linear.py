@@ -27,9 +27,12 @@ T1_LINEAR_DESC = (
     "(rigid then affine stages, Mattes mutual information), run in-process through ANTsPy, "
     "the template being the ICBM 2009a symmetric brain shipped with nilearn, matched within its "
     "brain mask dilated by 10 mm; the registered image was cropped to 169x208x179 voxels of "
-    "1 mm. The registration's quality was measured as the correlation of the registered image "
-    "with the template inside the template's brain (both smoothed by 2 mm), and images below "
-    "{threshold} were flagged."
+    "1 mm. The registration's quality was measured as the normalised mutual information of the "
+    "registered image and the template (both smoothed by 2 mm) inside the template's dilated "
+    "brain mask and the image's field of view; when the default schedule's centre-of-mass "
+    "start scored below "
+    "{threshold}, starts pitched by up to 30 degrees were tried and the best-scoring result "
+    "kept, and images still below were flagged."
 )
 #: Added for a T1w-ce registered through the T1w-nce of its session.
 PAIR_DESC = (
