@@ -207,3 +207,23 @@ def test_a_broken_registration_is_flagged(clinical_cases, tmp_path):
     broken = write_affine(wrong, tmp_path / "broken.mat")
     assert registration_quality(n4, broken) < REGISTRATION_QUALITY_THRESHOLD
     assert registration_quality(n4, case["transform"]) >= REGISTRATION_QUALITY_THRESHOLD
+
+
+def test_a_flagged_image_is_named_with_its_reason(tmp_path):
+    import json
+
+    from ce2nce_pipeline.workflows.run import registration_flags
+
+    crop = tmp_path / "sub-01_ce-gd_space-MNI152NLin2009cSym_res-1x1x1_desc-Crop_T1w.nii.gz"
+    sidecar = crop.with_name(crop.name.removesuffix(".nii.gz") + ".json")
+    record = {"RegistrationQuality": 1.03, "RegistrationQualityThreshold": 1.057,
+              "RegistrationFlagged": False}  # fmt: skip
+    sidecar.write_text(json.dumps(record), encoding="utf-8")
+    assert registration_flags(crop) is None
+    record.update(
+        RegistrationFlagged=True, PairConsistencyMM=12.0, PairConsistencyThresholdMM=10.0
+    )
+    sidecar.write_text(json.dumps(record), encoding="utf-8")
+    reason = registration_flags(crop)
+    assert "registration quality 1.03 below 1.057" in reason
+    assert "12.0 mm from its T1w-nce" in reason
