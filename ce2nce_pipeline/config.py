@@ -66,6 +66,8 @@ class RunConfig:
     #: t1-linear's affine registration schedule (docs/t1_linear.md).
     registration: Registration = "fast"
     group_by: str | None = None
+    #: Group level: keep images whose t1-linear registration is flagged in the statistics.
+    include_flagged: bool = False
     skip_bids_validation: bool = False
     stop_on_first_crash: bool = False
     #: -1: ``-q`` (no progress lines); 0: progress lines; 1: ``-v``; 2: ``-vv``.

@@ -60,5 +60,11 @@ def load_t1w(path: str | Path) -> nib.Nifti1Image:
 
 
 def check_t1w(path: str | Path) -> None:
-    """Raise :class:`InvalidInputError` unless ``path`` is a usable 3D T1w image."""
-    load_t1w(path)
+    """Raise :class:`InvalidInputError` unless ``path`` is a usable 3D T1w image.
+
+    Beyond :func:`load_t1w`, a stack too thin to register (fewer than 10 slices or less than
+    60 mm of coverage along an axis) is refused.
+    """
+    from .science.registration_quality import check_stack_extent
+
+    check_stack_extent(load_t1w(path), path)

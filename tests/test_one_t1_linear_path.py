@@ -18,8 +18,13 @@ from .conftest import write_dataset
 
 
 def _count_calls(monkeypatch) -> dict[str, int]:
-    """Wrap the three t1-linear steps of the science module and count their calls."""
-    calls = {"n4_bias_correction": 0, "register_to_template": 0, "crop_to_clinica_box": 0}
+    """Wrap the t1-linear steps of the science module and count their calls."""
+    calls = {
+        "n4_bias_correction": 0,
+        "register_to_template": 0,
+        "align_to_pair_reference": 0,
+        "crop_to_clinica_box": 0,
+    }
     for name in calls:
         original = getattr(t1_linear_module, name)
 
@@ -42,8 +47,14 @@ def test_training_pairs_and_graph_share_t1_linear(colin27_2mm, tmp_path, monkeyp
     )
     calls = _count_calls(monkeypatch)
     tsv = prepare_real_pairs(bids, tmp_path / "pairs", {"test": ["sub-01"]}, processes=1)
-    # Both images of the pair went through the three steps, each on its own.
-    assert calls == {"n4_bias_correction": 2, "register_to_template": 2, "crop_to_clinica_box": 2}
+    # Both images of the pair went through N4 and the crop; the T1w-nce was registered to the
+    # template and the T1w-ce through it, as the participant graph does.
+    assert calls == {
+        "n4_bias_correction": 2,
+        "register_to_template": 1,
+        "align_to_pair_reference": 1,
+        "crop_to_clinica_box": 2,
+    }
     rows = tsv.read_text().splitlines()
     assert rows[0].split("\t") == ["pair_id", "participant_id", "session_id", "ce", "nce", "split"]
     assert rows[1].split("\t")[-1] == "test"
@@ -56,7 +67,7 @@ def test_training_pairs_and_graph_share_t1_linear(colin27_2mm, tmp_path, monkeyp
     nodes = {node.name: node for node in result.nodes()}
     graph_crop = nib.load(nodes["crop"].result.outputs.out_file)
     # The graph's nodes called the same functions (nipype runs them in this process)...
-    assert calls["n4_bias_correction"] == 3 and calls["register_to_template"] == 3
+    assert calls["n4_bias_correction"] == 3 and calls["register_to_template"] == 2
     assert calls["crop_to_clinica_box"] == 3
     # ... and produced the same image. ANTs' multi-threaded metric sampling differs from run
     # to run by a few hundredths of a millimetre (0.07 mm measured between two runs of the same

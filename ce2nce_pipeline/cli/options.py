@@ -63,6 +63,12 @@ def build_parser() -> OneLineParser:
         "sessions.tsv or the T1w sidecars (e.g. a quality rating)",
     )
     parser.add_argument(
+        "--include-flagged",
+        action="store_true",
+        help="group level: keep images whose t1-linear registration is flagged (quality below "
+        "its threshold, or a ce/nce pair out of register) in the validation statistics",
+    )
+    parser.add_argument(
         "--skip-bids-validation", action="store_true", help="do not validate the input dataset"
     )
     parser.add_argument(

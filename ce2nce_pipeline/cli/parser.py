@@ -121,6 +121,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         seg_backend=args.seg_backend,
         registration=args.registration,
         group_by=args.group_by,
+        include_flagged=args.include_flagged,
         skip_bids_validation=args.skip_bids_validation,
         stop_on_first_crash=args.stop_on_first_crash,
         verbosity=-1 if args.quiet else args.verbose,

@@ -67,9 +67,14 @@ def main(argv: list[str] | None = None) -> int:
             return run_reports(config)
         _require_writable_folders(config)
         if config.analysis_level == "group":
+            from ..group.validation import ValidationOptions
             from .group import run_group
 
-            return run_group(config, group_by=config.group_by)
+            return run_group(
+                config,
+                group_by=config.group_by,
+                options=ValidationOptions(include_flagged=config.include_flagged),
+            )
         from .participant import run_participant
 
         return run_participant(config)

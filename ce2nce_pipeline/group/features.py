@@ -34,6 +34,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "model_sha256",
     "model_architecture",
     "model_checkpoint",
+    "qc_registration",
+    "qc_registration_flagged",
 )
 
 #: BIDS-style description of every column of ``features.tsv`` (its JSON sidecar).
@@ -84,6 +86,18 @@ FEATURE_SIDECAR: dict[str, dict[str, str]] = {
         "Description": "SHA-256 of the translation model's weights (TranslationModel."
         "WeightsSha256); n/a for a real source. Rows from different models are not homogeneous."
     },
+    "qc_registration": {
+        "Description": "t1-linear's registration quality of source_image (of its T1w-ce for a "
+        "synthetic source): the normalised mutual information of the registered image and the "
+        "template inside the template's dilated brain mask and the image's field of view "
+        "(RegistrationQuality of its sidecar, docs/t1_linear.md)."
+    },
+    "qc_registration_flagged": {
+        "Description": "Whether that registration is flagged (quality below its threshold, or "
+        "a T1w-ce out of register with its T1w-nce): the volumes are most likely wrong; the "
+        "validation leaves the session out unless --include-flagged.",
+        "Levels": {"True": "flagged", "False": "not flagged"},
+    },
 }
 
 
@@ -94,9 +108,19 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
+def _registered(session: SessionOutputs, image: ImageOutputs) -> ImageOutputs | None:
+    """The t1-linear image whose registration ``image`` inherits (a synthetic one: its ce)."""
+    if image.kind != "synthetic":
+        return image
+    return next((ce for ce in session.ce if ce.source == image.source), None)
+
+
 def _row(session: SessionOutputs, image: ImageOutputs, root: Path) -> dict[str, object]:
+    from .validation import registration_record
+
     volumes = read_volumes(image.volumes)
     model = translation_model(image) if image.kind == "synthetic" else {}
+    registration = registration_record(_registered(session, image))
     row: dict[str, object] = {
         "participant_id": session.participant_id,
         "session_id": session.session_id,
@@ -108,6 +132,8 @@ def _row(session: SessionOutputs, image: ImageOutputs, root: Path) -> dict[str, 
         "model_sha256": model.get("WeightsSha256"),
         "model_architecture": model.get("Architecture"),
         "model_checkpoint": model.get("Checkpoint"),
+        "qc_registration": registration.get("RegistrationQuality"),
+        "qc_registration_flagged": registration.get("RegistrationFlagged"),
     }
     return row
 

@@ -26,7 +26,13 @@ from ..science.statistics import (
     summary_table,
 )
 from ..science.volumes import dice_per_tissue, tissue_volumes
-from .collect import ImageOutputs, SessionOutputs, read_volumes, translation_model
+from .collect import (
+    ImageOutputs,
+    SessionOutputs,
+    read_sidecar,
+    read_volumes,
+    translation_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +67,10 @@ class ValidationOptions:
         analysed, each session once.
     decimals : int, default 2
         Decimals printed in the summary tables.
+    include_flagged : bool, default False
+        Keep pairs whose t1-linear registration is flagged (``RegistrationFlagged`` in a
+        sidecar: quality below its threshold, or the ce and nce not in register); by default
+        they are kept out of the statistics and named in ``problems``.
     """
 
     ddof: int = 1
@@ -70,6 +80,7 @@ class ValidationOptions:
     paper_compatible_similarity: bool = False
     mean_tiv: float | None = None
     decimals: int = 2
+    include_flagged: bool = False
 
 
 @dataclass
@@ -216,6 +227,15 @@ def _pair_ids(
     return ids
 
 
+def registration_record(image: ImageOutputs | None) -> dict:
+    """The registration fields of a t1-linear image's sidecar (``{}`` without them)."""
+    if image is None:
+        return {}
+    sidecar = read_sidecar(image.sidecar)
+    keys = ("RegistrationQuality", "RegistrationFlagged", "PairConsistencyMM")
+    return {key: sidecar[key] for key in keys if key in sidecar}
+
+
 def _pair_row(
     ids: dict[str, str],
     nce: ImageOutputs,
@@ -225,10 +245,15 @@ def _pair_row(
     similarity: list[dict],
     volumes: list[dict],
     dice: list[dict],
+    registration: dict[str, dict],
 ) -> dict[str, object]:
-    """One row of the pairs table: what the pair is and which measures it has."""
+    """One row of the pairs table: what the pair is, its registration, its measures."""
     return {
         **ids,
+        "qc_registration_ce": registration["ce"].get("RegistrationQuality"),
+        "qc_registration_nce": registration["nce"].get("RegistrationQuality"),
+        "pair_consistency_mm": registration["ce"].get("PairConsistencyMM"),
+        "registration_flagged": any(r.get("RegistrationFlagged") for r in registration.values()),
         "nce_source": nce.source,
         "synthetic_label": label if synthetic is not None else "n/a",
         "model_sha256": sha or "n/a",
@@ -267,7 +292,8 @@ def _result(
     return ValidationResult(
         pairs=_frame(
             pairs,
-            [*id_cols, "nce_source", "synthetic_label", "model_sha256"]
+            [*id_cols, "qc_registration_ce", "qc_registration_nce", "pair_consistency_mm"]
+            + ["registration_flagged", "nce_source", "synthetic_label", "model_sha256"]
             + ["similarity", "volumes", "dice"],
         ),
         similarity=_frame(similarity, [*id_cols, "comparison", "metric", "value"]),
@@ -321,6 +347,19 @@ def validate(
             sha = translation_model(synthetic).get("WeightsSha256", "") if synthetic else ""
             label = labels.get(sha, "synthetic")
             ids = _pair_ids(session, ce, group_by, groups)
+            registration = {"ce": registration_record(ce), "nce": registration_record(session.nce)}
+            if not options.include_flagged and any(
+                r.get("RegistrationFlagged") for r in registration.values()
+            ):
+                problems.append(
+                    f"{session.participant_id} {session.session_id} {ce.source}: t1-linear "
+                    "registration flagged (see its report); kept out of the statistics "
+                    "(--include-flagged keeps it)"
+                )
+                pairs.append(
+                    _pair_row(ids, session.nce, None, "n/a", "", [], [], [], registration)
+                )
+                continue
             missing_group += bool(group_by) and session.key not in groups
             if synthetic is None:
                 problems.append(
@@ -334,7 +373,9 @@ def validate(
             volumes += vol
             dice += dic
             problems += missing
-            pairs.append(_pair_row(ids, session.nce, synthetic, label, sha, sim, vol, dic))
+            pairs.append(
+                _pair_row(ids, session.nce, synthetic, label, sha, sim, vol, dic, registration)
+            )
             example = _example(session, ce, synthetic)
             if example is not None:
                 examples.append(example)

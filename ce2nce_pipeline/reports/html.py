@@ -73,6 +73,45 @@ def qc_flags(qc: SyntheticQC) -> str:
     return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{notes}"
 
 
+def registration_qc(record: dict) -> str:
+    """t1-linear's registration quality (and a T1w-ce's pair consistency): red when flagged."""
+    if "RegistrationQuality" not in record:
+        return missing(["no registration quality in the sidecar (made by an older ce2nce)"])
+    from ..science.registration_quality import (
+        PAIR_CONSISTENCY_THRESHOLD_MM,
+        REGISTRATION_QUALITY_THRESHOLD,
+    )
+
+    rows = []
+    score = record["RegistrationQuality"]
+    low = score < REGISTRATION_QUALITY_THRESHOLD
+    rows.append(
+        f'<tr class="{"flag-raised" if low else "flag-ok"}"><td>qc_registration</td>'
+        f"<td>{_cell(score)}</td><td>&lt; {REGISTRATION_QUALITY_THRESHOLD:g}</td>"
+        f"<td>{'raised' if low else 'ok'}</td><td>normalised mutual information of the registered "
+        "image and the template around its brain: low when the head was placed elsewhere</td></tr>"
+    )
+    if "PairConsistencyMM" in record:
+        rms = record["PairConsistencyMM"]
+        apart = rms > PAIR_CONSISTENCY_THRESHOLD_MM
+        rows.append(
+            f'<tr class="{"flag-raised" if apart else "flag-ok"}"><td>pair_consistency_mm</td>'
+            f"<td>{_cell(rms)}</td><td>&gt; {PAIR_CONSISTENCY_THRESHOLD_MM:g}</td>"
+            f"<td>{'raised' if apart else 'ok'}</td><td>RMS distance over the brain between "
+            "this T1w-ce's and its T1w-nce's transforms (the head's motion between them)</td></tr>"
+        )
+    head = (
+        "<tr><th>measure</th><th>value</th><th>flag when</th><th>state</th><th>meaning</th></tr>"
+    )
+    verdict = (
+        '<p class="error">Registration flagged: this image is written but most likely misplaced; '
+        "it is kept out of the group statistics (--include-flagged keeps it).</p>"
+        if record.get("RegistrationFlagged")
+        else ""
+    )
+    return f"{verdict}<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+
+
 def crash_files(paths: Sequence[Path], root: Path) -> str:
     """The crash files, each with its last error line and a link to the file."""
     if not paths:

@@ -161,6 +161,13 @@ def _real_image_items(builder: _Builder, image: ImageOutputs, kind: str) -> list
                 TISSUE_CAPTION + ("" if image.dseg else " No tissue map."),
             )
         )
+    from ..group.validation import registration_record
+
+    builder.fragment(stem, "registration", html.registration_qc(registration_record(image)))
+    items.append(
+        {"bids": builder.query(stem, "registration", "T1w", ".html"),
+         "title": "t1-linear registration quality"}
+    )  # fmt: skip
     items.append(_volumes_item(builder, image))
     return items
 

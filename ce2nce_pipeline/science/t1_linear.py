@@ -15,7 +15,9 @@ Clinica 0.12 ``t1-linear`` (ANTs path) runs:
 
 antspyx recreates step 2 exactly as ``type_of_transform="antsRegistrationSyNQuick[a]"``
 (schedule ``clinica``). ce2nce's default schedule ``fast`` runs the same two stages (centre-of-mass
-start, rigid then affine, the same metric, mask and seed) on fewer levels (:data:`FAST_LEVELS`):
+start, rigid then affine, the same metric, mask and seed) on fewer levels (:data:`FAST_LEVELS`;
+smoothing in mm, so that a thick-slice stack is not blurred over several slices, the same as
+Clinica's voxels at 1 mm):
 about half the core-seconds, landing 0.06-0.16 mm RMS from ``clinica`` over the template's brain
 on Colin27 and six BraTS heads, tilted by 25 degrees or not (``benchmarks/bench_registration.py``,
 ``docs/t1_linear.md``).
@@ -52,9 +54,15 @@ REGISTRATION_TRANSFORM = "antsRegistrationSyNQuick[a]"
 REGISTRATION_SCHEDULES: tuple[str, ...] = ("fast", "clinica")
 #: Iterations, shrink factors and smoothing of the rigid and affine stages of ``fast``.
 FAST_LEVELS: tuple[tuple[str, str, str], tuple[str, str, str]] = (
-    ("1000x500", "8x4", "3x2vox"),
-    ("1000x500x20", "8x4x2", "3x2x1vox"),
+    ("1000x500", "8x4", "3x2mm"),
+    ("1000x500x20", "8x4x2", "3x2x1mm"),
 )
+#: Pitches (degrees) of the starts ``fast`` tries, in order, when its centre-of-mass start
+#: scores below the quality threshold (heads are mostly pitched in the coil).
+SEARCH_PITCHES: tuple[float, ...] = (30.0, -30.0, 15.0, -15.0)
+#: Iterations, shrink factors and smoothing (mm) of the rigid alignment of a T1w-ce to the
+#: T1w-nce of its session (:func:`align_to_pair_reference`).
+PAIR_LEVELS: tuple[str, str, str] = ("100x50x20", "4x2x1", "2x1x0mm")
 #: The default schedule (within 1 mm RMS of ``clinica`` on every head measured).
 DEFAULT_REGISTRATION = "fast"
 #: Seed of ANTs' random sampling, so that a re-run gives the same transform.
@@ -103,25 +111,113 @@ def n4_bias_correction(image: Any) -> Any:
     )
 
 
-def _fast_stages(moving: Any, fixed: Any, fixed_mask: Any, prefix: str, seed: int) -> str:
-    """antsRegistrationSyNQuick.sh -t a's rigid and affine stages with :data:`FAST_LEVELS`."""
-    from ants.internal import get_lib_fn, get_pointer_string, process_arguments
+def _run_ants_registration(arguments: list[str], what: str) -> None:
+    from ants.internal import get_lib_fn, process_arguments
+
+    if get_lib_fn("antsRegistration")(process_arguments(arguments)) != 0:
+        raise RuntimeError(f"antsRegistration failed ({what})")
+
+
+def _fast_stages(
+    moving: Any, fixed: Any, fixed_mask: Any, prefix: str, seed: int, initial: str | None = None
+) -> str:
+    """antsRegistrationSyNQuick.sh -t a's rigid and affine stages with :data:`FAST_LEVELS`,
+    from the centres of mass or from the ``initial`` affine (``.mat``)."""
+    from ants.internal import get_pointer_string
 
     binary = fixed_mask != 0  # kept alive while ANTs reads it through its pointer
     f, m, x = (get_pointer_string(image) for image in (fixed, moving, binary))
     metric = ["-m", f"MI[{f},{m},1,32,Regular,0.25]"]
     rigid, affine = FAST_LEVELS
     arguments = [
-        "-d", "3", "-r", f"[{f},{m},1]", "-o", prefix,
+        "-d", "3", "-r", initial or f"[{f},{m},1]", "-o", prefix,
         "-t", "Rigid[0.25]", *metric,
         "-c", f"[{rigid[0]},1e-6,10]", "-f", rigid[1], "-s", rigid[2],
         "-t", "Affine[0.25]", *metric,
         "-c", f"[{affine[0]},1e-6,10]", "-f", affine[1], "-s", affine[2],
         "-x", f"[{x},NA]", "-z", "1", "--random-seed", str(seed), "--float", "1",
     ]  # fmt: skip
-    if get_lib_fn("antsRegistration")(process_arguments(arguments)) != 0:
-        raise RuntimeError("antsRegistration failed (schedule 'fast')")
+    _run_ants_registration(arguments, "schedule 'fast'")
     return prefix + "0GenericAffine.mat"
+
+
+def rigid_to_reference(moving: Any, reference: Any, prefix: str, seed: int) -> str:
+    """Rigid alignment of an image to another of the same head and session, in native space.
+
+    Both images are in the scanner's world frame of one session, so the alignment starts from
+    the identity (no centre-of-mass jump) and only corrects the head's motion between them.
+
+    Returns
+    -------
+    str
+        The ITK rigid transform (``.mat``): ``reference`` points to ``moving`` points.
+    """
+    from ants.internal import get_pointer_string
+
+    f, m = (get_pointer_string(image) for image in (reference, moving))
+    iterations, shrink, smoothing = PAIR_LEVELS
+    arguments = [
+        "-d", "3", "-o", prefix,
+        "-t", "Rigid[0.1]", "-m", f"MI[{f},{m},1,32,Regular,0.25]",
+        "-c", f"[{iterations},1e-6,10]", "-f", shrink, "-s", smoothing,
+        "-z", "1", "--random-seed", str(seed), "--float", "1",
+    ]  # fmt: skip
+    _run_ants_registration(arguments, "rigid alignment to the pair's T1w-nce")
+    return prefix + "0GenericAffine.mat"
+
+
+def _pitched_start(moving: Any, fixed: Any, pitch_degrees: float, path: Path) -> str:
+    """A rigid start: the centres of mass matched, the head pitched by ``pitch_degrees``."""
+    import ants
+
+    from .registration_quality import write_affine
+
+    flip = np.array([-1.0, -1.0, 1.0])  # ANTs' centres of mass are LPS
+    fixed_centre = np.asarray(ants.get_center_of_mass(fixed)) * flip
+    moving_centre = np.asarray(ants.get_center_of_mass(moving)) * flip
+    angle = np.deg2rad(pitch_degrees)
+    start = np.eye(4)
+    start[1:3, 1:3] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    start[:3, 3] = moving_centre - start[:3, :3] @ fixed_centre
+    return str(write_affine(start, path))
+
+
+def _fast_with_search(
+    moving: Any, fixed: Any, fixed_mask: Any, transform_file: Path, seed: int
+) -> Any:
+    """``fast`` from the centres of mass; if it scores below the quality threshold, again from
+    starts pitched by :data:`SEARCH_PITCHES`, keeping the best-scoring result.
+
+    A head pitched in the coil (thick-slice clinical stacks) can trap the centre-of-mass start
+    in a wrong optimum tens of millimetres away; the score (``qc_registration``, the
+    mutual information with the template around its brain) says so, and a start pitched towards the
+    head's pose finds it (docs/t1_linear.md). Images that score well cost one registration.
+    """
+    import ants
+
+    from .registration_quality import REGISTRATION_QUALITY_THRESHOLD, quality_on_template
+
+    mask = fixed_mask.numpy()
+    with tempfile.TemporaryDirectory(prefix="ce2nce_registration_") as folder:
+        best = _fast_stages(moving, fixed, fixed_mask, f"{folder}/", seed)
+        best_score = quality_on_template(moving, fixed, mask, best)
+        for index, pitch in enumerate(SEARCH_PITCHES):
+            if best_score >= REGISTRATION_QUALITY_THRESHOLD:
+                break
+            start = _pitched_start(moving, fixed, pitch, Path(folder) / f"start{index}.mat")
+            prefix = f"{folder}/search{index}_"
+            candidate = _fast_stages(moving, fixed, fixed_mask, prefix, seed, initial=start)
+            score = quality_on_template(moving, fixed, mask, candidate)
+            if score > best_score:
+                best, best_score = candidate, score
+        shutil.copyfile(best, transform_file)
+    return call_with_known_kwargs(
+        ants.apply_transforms,
+        fixed=fixed,
+        moving=moving,
+        transformlist=[str(transform_file)],
+        interpolator="linear",
+    )
 
 
 def register_affine(
@@ -156,16 +252,7 @@ def register_affine(
     if schedule not in REGISTRATION_SCHEDULES:
         raise ValueError(f"unknown registration schedule {schedule!r}: {REGISTRATION_SCHEDULES}")
     if schedule == "fast":
-        with tempfile.TemporaryDirectory(prefix="ce2nce_registration_") as folder:
-            affine = _fast_stages(moving, fixed, fixed_mask, f"{folder}/", seed)
-            shutil.copyfile(affine, transform_file)
-        return call_with_known_kwargs(
-            ants.apply_transforms,
-            fixed=fixed,
-            moving=moving,
-            transformlist=[str(transform_file)],
-            interpolator="linear",
-        )
+        return _fast_with_search(moving, fixed, fixed_mask, Path(transform_file), seed)
     previous_seed = ants.config._random_seed
     ants.config._random_seed = seed
     try:
@@ -236,12 +323,93 @@ def register_to_template(
     return template_image(data, MNI2009C_AFFINE), transform_file
 
 
-def t1_linear(raw_file: Path, work_dir: Path) -> tuple[nib.Nifti1Image, Path]:
+def align_to_pair_reference(
+    n4_file: Path,
+    reference_n4_file: Path,
+    reference_transform: Path,
+    work_dir: Path,
+    seed: int = REGISTRATION_SEED,
+) -> tuple[nib.Nifti1Image, Path, float]:
+    """Register a T1w-ce to the template through the T1w-nce of its session (t1-linear's step 2).
+
+    The T1w-ce is aligned rigidly to the T1w-nce in native space (same head, same session), and
+    that alignment is composed with the T1w-nce's template transform: the two series land on
+    the template grid in register, voxel to voxel, whatever the head's pose. Registering each
+    series to the template on its own can put them tens of millimetres apart on thick-slice
+    clinical stacks (docs/t1_linear.md).
+
+    Parameters
+    ----------
+    n4_file
+        The bias-corrected T1w-ce (any grid).
+    reference_n4_file, reference_transform
+        The bias-corrected T1w-nce of the same session and its template transform
+        (:func:`register_to_template`).
+    work_dir
+        Existing folder for the rigid alignment and the composed transform.
+    seed
+        Seed of the metric's random sampling.
+
+    Returns
+    -------
+    registered, transform_file, consistency_mm
+        The T1w-ce on the 193x229x193 2009c grid, its composed affine (template points to
+        T1w-ce points) and the RMS distance (mm) over the template's brain between the two
+        series' transforms: the head's motion between the two series.
+    """
+    import ants
+
+    from .registration_quality import (
+        affine_matrix,
+        template_brain_points,
+        transform_rms_mm,
+        write_affine,
+    )
+    from .templates import registration_template
+
+    work_dir = Path(work_dir)
+    moving = ants.image_read(str(n4_file))
+    with tempfile.TemporaryDirectory(prefix="ce2nce_pair_") as folder:
+        rigid = rigid_to_reference(
+            moving, ants.image_read(str(reference_n4_file)), f"{folder}/", seed
+        )
+        composed = affine_matrix(Path(rigid)) @ affine_matrix(Path(reference_transform))
+        shutil.copyfile(rigid, work_dir / "rigid_to_pair.mat")
+    transform_file = write_affine(composed, work_dir / "affine.mat")
+    template, _ = registration_template()
+    with tempfile.TemporaryDirectory(prefix="ce2nce_template_") as folder:
+        nib.save(template, Path(folder) / "template.nii")
+        warped = call_with_known_kwargs(
+            ants.apply_transforms,
+            fixed=ants.image_read(str(Path(folder) / "template.nii")),
+            moving=moving,
+            transformlist=[str(transform_file)],
+            interpolator="linear",
+        )
+    data = np.asarray(warped.numpy(), dtype=np.float32)
+    consistency = transform_rms_mm(transform_file, reference_transform, template_brain_points())
+    return template_image(data, MNI2009C_AFFINE), transform_file, consistency
+
+
+def t1_linear(
+    raw_file: Path, work_dir: Path, pair_reference_dir: Path | None = None
+) -> tuple[nib.Nifti1Image, Path]:
     """The whole t1-linear chain on one raw T1w file: N4, affine registration, crop.
 
-    The participant graph runs the same three functions as separate nodes (so that each is
-    cached); the real-pair training set calls this one, so that a network is trained on
-    exactly what it sees at inference.
+    The participant graph runs the same functions as separate nodes (so that each is cached);
+    the real-pair training set calls this one, so that a network is trained on exactly what it
+    sees at inference.
+
+    Parameters
+    ----------
+    raw_file
+        The raw T1w.
+    work_dir
+        Work folder (created): ``t1w_n4.nii.gz`` and ``affine.mat`` are kept there.
+    pair_reference_dir
+        For a T1w-ce, the work folder of its session's T1w-nce once this function ran on it:
+        the T1w-ce is then aligned to it (:func:`align_to_pair_reference`) instead of being
+        registered on its own.
 
     Returns
     -------
@@ -254,12 +422,21 @@ def t1_linear(raw_file: Path, work_dir: Path) -> tuple[nib.Nifti1Image, Path]:
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
+    from .registration_quality import check_stack_extent
+
     image = load_t1w(raw_file)  # one-line InvalidInputError for unusable files
+    check_stack_extent(image, raw_file)
     source = work_dir / "t1w_3d.nii.gz"
     nib.save(image, source)
     n4_file = work_dir / "t1w_n4.nii.gz"
     ants.image_write(n4_bias_correction(ants.image_read(str(source))), str(n4_file))
-    registered, transform_file = register_to_template(n4_file, work_dir)
+    if pair_reference_dir is None:
+        registered, transform_file = register_to_template(n4_file, work_dir)
+    else:
+        reference = Path(pair_reference_dir)
+        registered, transform_file, _ = align_to_pair_reference(
+            n4_file, reference / "t1w_n4.nii.gz", reference / "affine.mat", work_dir
+        )
     return crop_to_clinica_box(registered), transform_file
 
 

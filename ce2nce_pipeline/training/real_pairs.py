@@ -75,16 +75,34 @@ def split_of(participant_id: str, splits: Mapping[str, Sequence[str]]) -> str:
     return found[0] if found else "train"
 
 
-def _preprocess(raw_file: Path, out_file: Path, work_dir: Path) -> Path:
+def _preprocess(
+    raw_file: Path, out_file: Path, work_dir: Path, pair_reference_dir: Path | None = None
+) -> Path:
     from ..science.t1_linear import t1_linear
 
     if out_file.exists():
         return out_file
-    cropped, _ = t1_linear(raw_file, work_dir)
+    cropped, _ = t1_linear(raw_file, work_dir, pair_reference_dir)
     partial = out_file.with_name(f".{out_file.name}.partial.nii.gz")
     nib.save(cropped, partial)
     os.replace(partial, out_file)  # a killed run leaves no half image under the final name
     return out_file
+
+
+class _PairStepError(Exception):
+    """Which image of a pair failed (``args[0]``) and why (``args[1]``), picklable."""
+
+
+def _preprocess_pair(pair: RealPair, folder: Path) -> None:
+    """t1-linear of the pair's T1w-nce, then of its T1w-ce through it."""
+    for kind, reference in (("nce", None), ("ce", folder / "work_nce")):
+        raw = getattr(pair, kind)
+        try:
+            _preprocess(
+                raw, folder / f"{kind}_t1_linear.nii.gz", folder / f"work_{kind}", reference
+            )
+        except Exception as error:
+            raise _PairStepError(raw, f"{type(error).__name__}: {error}") from error
 
 
 def prepare_real_pairs(
@@ -123,32 +141,31 @@ def prepare_real_pairs(
         raise Ce2nceError(f"{bids_dir}: no session holds both a ce- and a non-enhanced T1w")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    jobs = []
-    for pair in pairs:
-        for kind in ("ce", "nce"):
-            folder = output_dir / pair.pair_id
-            jobs.append(
-                (getattr(pair, kind), folder / f"{kind}_t1_linear.nii.gz", folder / f"work_{kind}")
-            )
+    # The T1w-nce first: the T1w-ce is registered through it, as the participant graph does.
+    jobs = [(pair, output_dir / pair.pair_id) for pair in pairs]
     failed: dict[Path, str] = {}
 
-    def record(raw: Path, out_file: Path, run) -> None:
+    def record(pair: RealPair, run) -> None:
         try:
             run()
-            LOGGER.info("t1-linear done: %s", out_file)
+            LOGGER.info("t1-linear done: %s", pair.pair_id)
         except Exception as error:  # one bad image must not stop the others
-            failed[raw] = f"{type(error).__name__}: {error}"
+            step = isinstance(error, _PairStepError)
+            raw = error.args[0] if step else pair.ce
+            failed[raw] = error.args[1] if step else f"{type(error).__name__}: {error}"
             LOGGER.error("%s: skipped (%s)", raw, failed[raw])
 
     if processes <= 1:
-        for raw, out_file, work in jobs:
-            record(raw, out_file, lambda r=raw, o=out_file, w=work: _preprocess(r, o, w))
+        for pair, folder in jobs:
+            record(pair, lambda p=pair, f=folder: _preprocess_pair(p, f))
     else:
         # One ITK thread per worker, set before the worker first imports ANTs.
         with ProcessPoolExecutor(max_workers=processes, initializer=_one_itk_thread) as pool:
-            futures = [(job, pool.submit(_preprocess, *job)) for job in jobs]
-            for (raw, out_file, _), future in futures:
-                record(raw, out_file, future.result)
+            futures = [
+                (pair, pool.submit(_preprocess_pair, pair, folder)) for pair, folder in jobs
+            ]
+            for pair, future in futures:
+                record(pair, future.result)
     rows = []
     for pair in pairs:
         if pair.ce in failed or pair.nce in failed:

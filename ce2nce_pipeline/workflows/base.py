@@ -124,12 +124,16 @@ class _SubjectSettings:
 
 
 def _add_image_branch(
-    workflow: pe.Workflow, image: T1wImage, settings: _SubjectSettings
+    workflow: pe.Workflow, image: T1wImage, settings: _SubjectSettings, paired: bool = False
 ) -> tuple[pe.Workflow, pe.Workflow]:
-    """t1-linear, brain mask and tissues of one image; returns its t1-linear and mask graphs."""
+    """t1-linear, brain mask and tissues of one image; returns its t1-linear and mask graphs.
+
+    ``paired``: a T1w-ce registered through its session's T1w-nce (connected by the caller).
+    """
     t1_linear_wf = init_t1_linear_wf(
         omp_nthreads=settings.omp_nthreads,
         registration=settings.registration,
+        paired=paired,
         name=branch_name("t1_linear", image),
     )
     t1_linear_wf.inputs.inputnode.t1w = str(image.path)
@@ -153,6 +157,7 @@ def _add_image_branch(
             ("outputnode.t1w_registered", "inputnode.t1w_registered"),
             ("outputnode.t1w_crop", "inputnode.t1w_crop"),
             ("outputnode.affine", "inputnode.affine"),
+            ("outputnode.qc", "inputnode.qc"),
         ]),
         (t1_linear_wf, brain_mask_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
         (t1_linear_wf, segmentation_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
@@ -305,10 +310,23 @@ def init_single_subject_wf(
         registration=registration,
     )
     masks: dict[str, pe.Workflow] = {}
+    t1_linear: dict[str, pe.Workflow] = {}
+    references = {str(pair.ce.path): pair.nce for pair in pair_images(images)}
     for image in images:
-        t1_linear_wf, masks[str(image.path)] = _add_image_branch(workflow, image, settings)
+        t1_linear_wf, masks[str(image.path)] = _add_image_branch(
+            workflow, image, settings, paired=str(image.path) in references
+        )
+        t1_linear[str(image.path)] = t1_linear_wf
         if translation is not None and image.is_contrast_enhanced:
             _add_translation_branch(workflow, image, t1_linear_wf, settings, translation)
+    # A T1w-ce is registered through its session's T1w-nce, so that the pair stays in register.
+    for ce_path, nce in references.items():
+        workflow.connect([
+            (t1_linear[str(nce.path)], t1_linear[ce_path], [
+                ("outputnode.t1w_n4", "inputnode.pair_n4"),
+                ("outputnode.affine", "inputnode.pair_affine"),
+            ]),
+        ])  # fmt: skip
     _add_union_masks(workflow, images, masks, output_dir)
     return workflow
 

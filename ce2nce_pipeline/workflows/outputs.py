@@ -29,6 +29,11 @@ def _t1_linear_metadata(source_relpath: str, software_versions: dict[str, str]) 
     }
 
 
+def with_registration_qc(metadata: dict, qc: dict) -> dict:
+    """A sidecar's fields with the registration's quality record added (nipype function)."""
+    return {**metadata, **qc}
+
+
 def _t1_linear_sinks(
     *, output_dir: str, source_entities: dict[str, str], metadata: dict | None, layout: dict
 ) -> tuple[pe.Node, pe.Node, pe.Node]:
@@ -115,8 +120,9 @@ def init_ds_t1_linear_wf(
 
     Inputs
     ------
-    t1w_registered, t1w_crop, affine
-        The outputs of :func:`~.t1_linear.init_t1_linear_wf`.
+    t1w_registered, t1w_crop, affine, qc
+        The outputs of :func:`~.t1_linear.init_t1_linear_wf` (``qc``, the registration's
+        quality, goes into the JSON sidecars; a CAPS folder has none).
 
     Outputs
     -------
@@ -125,7 +131,8 @@ def init_ds_t1_linear_wf(
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(
-        niu.IdentityInterface(fields=["t1w_registered", "t1w_crop", "affine"]), name="inputnode"
+        niu.IdentityInterface(fields=["t1w_registered", "t1w_crop", "affine", "qc"]),
+        name="inputnode",
     )
     outputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="outputnode")
     ds_t1w_crop, ds_t1w_registered, ds_affine = _t1_linear_sinks(
@@ -141,6 +148,22 @@ def init_ds_t1_linear_wf(
         (inputnode, ds_affine, [("affine", "in_file")]),
         (ds_t1w_crop, outputnode, [("out_file", "t1w_crop")]),
     ])  # fmt: skip
+    if not caps:
+        for sink in (ds_t1w_crop, ds_t1w_registered):
+            merge = pe.Node(
+                niu.Function(
+                    function=with_registration_qc,
+                    input_names=["metadata", "qc"],
+                    output_names=["metadata"],
+                ),
+                name=f"{sink.name}_metadata",
+                run_without_submitting=True,
+            )
+            merge.inputs.metadata = sink.inputs.metadata
+            workflow.connect([
+                (inputnode, merge, [("qc", "qc")]),
+                (merge, sink, [("metadata", "metadata")]),
+            ])  # fmt: skip
     return workflow
 
 

@@ -243,28 +243,56 @@ def _failed_images(
     return failed, crash_reports
 
 
+def registration_flags(crop: Path) -> str | None:
+    """Why an image's t1-linear registration is flagged (from its sidecar), or ``None``."""
+    from ..group.collect import read_sidecar
+
+    sidecar = read_sidecar(crop.with_name(crop.name.removesuffix(".nii.gz") + ".json"))
+    if not sidecar.get("RegistrationFlagged"):
+        return None
+    reasons = []
+    score, threshold = (
+        sidecar.get("RegistrationQuality"),
+        sidecar.get("RegistrationQualityThreshold"),
+    )
+    if score is not None and threshold is not None and score < threshold:
+        reasons.append(f"registration quality {score} below {threshold}")
+    rms, limit = sidecar.get("PairConsistencyMM"), sidecar.get("PairConsistencyThresholdMM")
+    if rms is not None and limit is not None and rms > limit:
+        reasons.append(f"{rms} mm from its T1w-nce (more than {limit} mm)")
+    return "; ".join(reasons) or "registration flagged"
+
+
 def _report(
     config: RunConfig,
     n_images: int,
     failed: list[T1wImage],
     rejections: list[str],
     crash_reports: dict[Path, str],
+    flagged: dict[Path, str] | None = None,
 ) -> None:
-    """The summary line, then one line per rejected and per failed image, on stderr.
+    """The summary line, then one line per rejected, failed and flagged image, on stderr.
 
     Each failed image's line names its crash files. A run without a problem shows its summary
-    as a progress line (``-q`` leaves it out).
+    as a progress line (``-q`` leaves it out). A flagged image was written, but its
+    registration most likely failed: look at it before using it.
     """
     from .base import images_in_crash_reports
 
-    (say if failed or rejections else progress)(
+    flagged = flagged or {}
+    (say if failed or rejections or flagged else progress)(
         f"ce2nce: {n_images - len(failed)} of {n_images + len(rejections)} T1w image(s) "
-        f"processed; {len(failed)} failed, {len(rejections)} rejected; outputs in "
-        f"{config.output_dir}"
+        f"processed; {len(failed)} failed, {len(rejections)} rejected, {len(flagged)} flagged "
+        f"(registration); outputs in {config.output_dir}"
         + (f"; crash files in {config.output_dir / 'logs'}" if failed else "")
     )
     for line in rejections:
         say(f"ce2nce: rejected: {line}")
+    for path, reason in flagged.items():
+        say(
+            f"ce2nce: flagged: {path}: {reason}; written, but kept out of the group statistics "
+            "(look at its report; --include-flagged keeps it)"
+        )
     for image in failed:
         reports = {
             path: report
@@ -320,5 +348,11 @@ def run_participant_level(
         session_labels=config.session_labels,
         group=False,
     )
-    _report(config, len(images), failed, rejections, crash_reports)  # the summary comes last
+    flagged = {
+        image.path: reason
+        for image in images
+        if image not in failed and (reason := registration_flags(_expected_crop(config, image)))
+    }
+    # The summary comes last.
+    _report(config, len(images), failed, rejections, crash_reports, flagged)
     return 0 if not failed and not rejections else 1

@@ -127,3 +127,41 @@ def test_pair_missing_stages_is_reported(tmp_path):
     # sub-01's ce baseline is still measured.
     assert set(result.relative["participant_id"]) == {"sub-01"}
     assert set(result.relative["comparison"]) == {"ce"}
+
+
+def _flag_registration(output_dir, sub: str, score: float, consistency: float) -> None:
+    """Record a flagged t1-linear registration in a session's T1w-ce sidecar."""
+    import json
+
+    from .fake_derivatives import SP, folder_of
+
+    sidecar = folder_of(output_dir, sub, "M000") / (
+        f"sub-{sub}_ses-M000_ce-gadolinium_{SP}_res-1x1x1_desc-Crop_T1w.json"
+    )
+    content = json.loads(sidecar.read_text(encoding="utf-8"))
+    content.update(RegistrationQuality=score, RegistrationFlagged=True,
+                   PairConsistencyMM=consistency)  # fmt: skip
+    sidecar.write_text(json.dumps(content), encoding="utf-8")
+
+
+def test_a_flagged_registration_is_kept_out_unless_asked(tmp_path):
+    from ce2nce_pipeline.group.features import feature_table
+
+    for seed, (sub, (nce, ce, syn)) in enumerate(VOLUMES.items()):
+        write_pair_session(tmp_path, sub, nce_volumes=nce, ce_volumes=ce,
+                           synthetic_volumes=syn, seed=seed)  # fmt: skip
+    _flag_registration(tmp_path, "02", 1.03, 0.4)
+    sessions = collect_sessions(tmp_path)[0]
+    result = validate(sessions)
+    pairs = result.pairs.set_index("participant_id")
+    assert bool(pairs.loc["sub-02", "registration_flagged"])
+    assert pairs.loc["sub-02", "qc_registration_ce"] == 1.03
+    assert pairs.loc["sub-02", "pair_consistency_mm"] == 0.4
+    assert not pairs.loc["sub-01", "registration_flagged"]
+    assert "sub-02" not in set(result.volumes["participant_id"])  # out of every measure
+    assert any("sub-02" in p and "--include-flagged" in p for p in result.problems)
+    kept = validate(sessions, options=ValidationOptions(include_flagged=True))
+    assert "sub-02" in set(kept.volumes["participant_id"])
+    # features.tsv keeps the row and says it is flagged (its source, the nce, is not).
+    features, _ = feature_table(sessions, tmp_path)
+    assert "qc_registration_flagged" in features.columns

@@ -114,8 +114,9 @@ def real_held_out_pair(tmp_path_factory):
         pytest.fail(f"{anat} missing: the real pairs live in ../shared/data/brats18-pairs")
     work = tmp_path_factory.mktemp("real_pair")
     stem = f"{HELD_OUT_SUBJECT}_ses-M000"
-    ce, _ = t1_linear(anat / f"{stem}_ce-gadolinium_T1w.nii.gz", work / "ce")
     nce, _ = t1_linear(anat / f"{stem}_T1w.nii.gz", work / "nce")
+    # The T1w-ce is registered through its T1w-nce, as the participant graph does.
+    ce, _ = t1_linear(anat / f"{stem}_ce-gadolinium_T1w.nii.gz", work / "ce", work / "nce")
     return ce, nce
 
 

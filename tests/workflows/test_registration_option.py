@@ -32,12 +32,13 @@ def _images(bids) -> list[T1wImage]:
     ]  # fmt: skip
 
 
-def _schedules(workflow) -> dict[str, str]:
-    """The ``schedule`` input of every registration node of the graph, by node path."""
+def _schedules(workflow) -> dict[str, str | None]:
+    """The ``schedule`` input of every registration node of the graph, by node path (``None``
+    for a T1w-ce registered through its T1w-nce, which has no schedule of its own)."""
     found = {}
     for name in workflow.list_node_names():
         if name.endswith(".registration"):
-            found[name] = workflow.get_node(name).inputs.schedule
+            found[name] = getattr(workflow.get_node(name).inputs, "schedule", None)
     return found
 
 
@@ -53,7 +54,10 @@ def test_the_schedule_reaches_every_registration_node_and_the_records(
     workflow = init_ce2nce_wf(config, _images(dataset), {"ce2nce": "test"})
     schedules = _schedules(workflow)
     assert len(schedules) == 2  # the nce and the ce image
-    assert set(schedules.values()) == {schedule}
+    # The nce runs the schedule; the ce of its session is registered through it.
+    assert sorted(schedules.values(), key=str) == sorted([schedule, None], key=str)
+    ce_node = next(name for name, value in schedules.items() if value is None)
+    assert "ce_gadolinium" in ce_node
     methods = " ".join(collect_descriptions(workflow))
     exact = "as `antsRegistrationSyNQuick.sh -t a`"
     assert (exact in methods) == (schedule == "clinica")
@@ -68,3 +72,21 @@ def test_an_unknown_schedule_is_one_line(dataset, tmp_path, capsys):
     assert err.startswith("ce2nce: error: argument --registration: invalid choice: 'slow'")
     assert "fast" in err and "clinica" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_ce_image_is_registered_through_the_nce_of_its_session(dataset):
+    """The pair's T1w-ce gets the T1w-nce's bias-corrected image and template affine."""
+    config = parse_args([str(dataset), str(dataset.parent / "out"), "participant",
+                         "--no-translation"])  # fmt: skip
+    workflow = init_ce2nce_wf(config, _images(dataset), {"ce2nce": "test"})
+    subject = workflow.get_node("sub_01_wf")
+    nce_wf = subject.get_node("t1_linear_ses_M000_wf")
+    ce_wf = subject.get_node("t1_linear_ses_M000_ce_gadolinium_wf")
+    edges = subject._graph.get_edge_data(nce_wf, ce_wf)
+    assert edges is not None, "the ce's t1-linear does not read the nce's"
+    assert sorted(edges["connect"]) == [
+        ("outputnode.affine", "inputnode.pair_affine"),
+        ("outputnode.t1w_n4", "inputnode.pair_n4"),
+    ]
+    assert type(ce_wf.get_node("registration").interface).__name__ == "PairRegistration"
+    assert "aligned rigidly" in " ".join(collect_descriptions(workflow))
