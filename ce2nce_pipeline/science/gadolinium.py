@@ -51,6 +51,7 @@ __all__ = [
     "GadoliniumResult",
     "default_detector",
     "detect_gadolinium",
+    "detection_metadata",
     "gadolinium_features",
     "placement_problem",
     "template_correlation",
@@ -341,3 +342,30 @@ def detect_gadolinium(
     return GadoliniumResult(
         probability, probability >= detector.threshold, detector.threshold, features
     )
+
+
+def detection_metadata(result: GadoliniumResult, labelled_ce: bool) -> dict[str, Any]:
+    """The sidecar fields of a t1-linear image: the probability and how it was reached.
+
+    ``GadoliniumProbability`` is the probability rounded to 4 decimals, or ``"n/a"`` when the
+    image could not be judged (``GadoliniumDetection.Reason`` says why).
+    ``GadoliniumDetection.ContrastMismatch`` is true when the detector's call (probability at
+    least the threshold) contradicts the label of the BIDS metadata, ``"n/a"`` without a call.
+    """
+    label = "ce" if labelled_ce else "nce"
+    detection: dict[str, Any] = {
+        "Label": label,
+        "Threshold": round(result.threshold, 4),
+        "Parameters": f"ce2nce_pipeline/data/{PARAMETERS_FILE}",
+    }
+    if result.probability is None:
+        detection |= {"Called": "n/a", "ContrastMismatch": "n/a", "Reason": result.reason}
+        return {"GadoliniumProbability": "n/a", "GadoliniumDetection": detection}
+    called = "ce" if result.enhanced else "nce"
+    detection |= {
+        "Called": called,
+        "ContrastMismatch": called != label,
+        "Features": {name: round(value, 4) for name, value in result.features.items()},
+    }
+    probability = round(result.probability, 4)
+    return {"GadoliniumProbability": probability, "GadoliniumDetection": detection}

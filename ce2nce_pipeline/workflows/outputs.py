@@ -117,6 +117,9 @@ def init_ds_t1_linear_wf(
     ------
     t1w_registered, t1w_crop, affine
         The outputs of :func:`~.t1_linear.init_t1_linear_wf`.
+    gadolinium
+        Sidecar fields of the gadolinium detector (:func:`~.gadolinium.init_gadolinium_wf`),
+        added to both images' sidecars; optional (no sidecar in the CAPS layout).
 
     Outputs
     -------
@@ -125,7 +128,8 @@ def init_ds_t1_linear_wf(
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(
-        niu.IdentityInterface(fields=["t1w_registered", "t1w_crop", "affine"]), name="inputnode"
+        niu.IdentityInterface(fields=["t1w_registered", "t1w_crop", "affine", "gadolinium"]),
+        name="inputnode",
     )
     outputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="outputnode")
     ds_t1w_crop, ds_t1w_registered, ds_affine = _t1_linear_sinks(
@@ -141,6 +145,11 @@ def init_ds_t1_linear_wf(
         (inputnode, ds_affine, [("affine", "in_file")]),
         (ds_t1w_crop, outputnode, [("out_file", "t1w_crop")]),
     ])  # fmt: skip
+    if not caps:
+        workflow.connect([
+            (inputnode, ds_t1w_crop, [("gadolinium", "extra_metadata")]),
+            (inputnode, ds_t1w_registered, [("gadolinium", "extra_metadata")]),
+        ])  # fmt: skip
     return workflow
 
 

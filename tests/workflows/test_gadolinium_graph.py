@@ -1,0 +1,88 @@
+"""The gadolinium detector in the participant graph: node, sidecar fields, mismatch flag."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from nipype.pipeline import engine as pe
+
+from ce2nce_pipeline.interfaces.gadolinium import DetectGadolinium
+from ce2nce_pipeline.science.templates import CROP_AFFINE, CROP_SHAPE, template_on_grid
+from ce2nce_pipeline.workflows.gadolinium import init_gadolinium_wf
+from ce2nce_pipeline.workflows.outputs import init_ds_t1_linear_wf
+
+
+@pytest.fixture(scope="module")
+def template_file(tmp_path_factory) -> Path:
+    """The ICBM 2009a brain on the t1-linear grid: a real non-contrast T1w, placed exactly."""
+    path = tmp_path_factory.mktemp("t1linear") / "template_T1w.nii.gz"
+    nib.save(nib.Nifti1Image(template_on_grid(CROP_SHAPE, CROP_AFFINE), CROP_AFFINE), path)
+    return path
+
+
+@pytest.mark.parametrize("labelled_ce", [True, False])
+def test_a_non_contrast_image_labelled_ce_is_a_mismatch(template_file, tmp_path, labelled_ce):
+    result = DetectGadolinium(in_file=str(template_file), labelled_ce=labelled_ce).run(
+        cwd=str(tmp_path)
+    )
+    metadata = result.outputs.metadata
+    assert 0.0 <= metadata["GadoliniumProbability"] < 0.5
+    detection = metadata["GadoliniumDetection"]
+    assert detection["Called"] == "nce"
+    assert detection["Label"] == ("ce" if labelled_ce else "nce")
+    assert detection["ContrastMismatch"] is labelled_ce
+    assert set(detection["Features"]) == {
+        "bright_ventricles", "vessels_ventricles", "vessels_deep"
+    }  # fmt: skip
+
+
+def test_an_unplaced_image_gets_no_probability_and_a_reason(template_file, tmp_path):
+    image = nib.load(template_file)
+    upside_down = tmp_path / "upside_down.nii.gz"
+    nib.save(nib.Nifti1Image(np.asarray(image.dataobj)[:, :, ::-1], CROP_AFFINE), upside_down)
+    result = DetectGadolinium(in_file=str(upside_down), labelled_ce=False).run(cwd=str(tmp_path))
+    metadata = result.outputs.metadata
+    assert metadata["GadoliniumProbability"] == "n/a"
+    assert metadata["GadoliniumDetection"]["ContrastMismatch"] == "n/a"
+    assert "did not place" in metadata["GadoliniumDetection"]["Reason"]
+
+
+def test_both_t1_linear_sidecars_carry_the_probability(template_file, tmp_path):
+    """The detector's graph feeding the t1-linear sinks, run on a real image."""
+    affine = tmp_path / "affine.mat"
+    affine.write_bytes(b"placeholder transform")
+    output_dir = tmp_path / "derivatives"
+    workflow = pe.Workflow(name="gd_test_wf", base_dir=str(tmp_path / "work"))
+    gadolinium_wf = init_gadolinium_wf(labelled_ce=True)
+    ds_wf = init_ds_t1_linear_wf(
+        output_dir=str(output_dir),
+        source_entities={"subject": "01", "session": "M000"},
+        source_relpath="sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz",
+        software_versions={"ce2nce": "test"},
+    )
+    gadolinium_wf.inputs.inputnode.t1w_crop = str(template_file)
+    ds_wf.inputs.inputnode.t1w_crop = str(template_file)
+    ds_wf.inputs.inputnode.t1w_registered = str(template_file)
+    ds_wf.inputs.inputnode.affine = str(affine)
+    workflow.connect(gadolinium_wf, "outputnode.metadata", ds_wf, "inputnode.gadolinium")
+    workflow.run()
+    sidecars = sorted(output_dir.glob("sub-01/ses-M000/anat/*_T1w.json"))
+    assert len(sidecars) == 2  # the cropped and the registered image
+    for sidecar in sidecars:
+        content = json.loads(sidecar.read_text())
+        assert 0.0 <= content["GadoliniumProbability"] < 0.5
+        assert content["GadoliniumDetection"]["ContrastMismatch"] is True
+        assert content["SpatialReference"] == "MNI152NLin2009cSym"  # the static fields kept
+
+
+def test_every_image_branch_has_a_detector():
+    from ce2nce_pipeline.workflows.base import BRANCH_PREFIXES
+
+    assert "gadolinium" in BRANCH_PREFIXES
+    workflow = init_gadolinium_wf(labelled_ce=False)
+    assert workflow.get_node("detect").inputs.labelled_ce is False
+    assert workflow.__desc__
