@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import tempfile
 import time
@@ -243,26 +244,67 @@ def _failed_images(
     return failed, crash_reports
 
 
+def contrast_checks(
+    config: RunConfig, images: Sequence[T1wImage]
+) -> tuple[list[T1wImage], list[str]]:
+    """Images whose gadolinium detection contradicts their label, and one line per such image
+    and per image the detector could not judge (read from the t1-linear sidecars)."""
+    mismatched: list[T1wImage] = []
+    lines: list[str] = []
+    for image in images:
+        sidecar = _expected_crop(config, image).with_suffix("").with_suffix(".json")
+        try:
+            content = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        probability = content.get("GadoliniumProbability")
+        detection = content.get("GadoliniumDetection") or {}
+        if probability == "n/a":
+            lines.append(
+                f"ce2nce: gadolinium n/a: {image.path}: {detection.get('Reason', 'not judged')}"
+            )
+        elif detection.get("ContrastMismatch") is True:
+            mismatched.append(image)
+            label = "contrast-enhanced" if image.is_contrast_enhanced else "non-contrast"
+            lines.append(
+                f"ce2nce: contrast mismatch: {image.path}: labelled {label}, gadolinium "
+                f"probability {probability} (threshold {detection.get('Threshold')})"
+            )
+    return mismatched, lines
+
+
 def _report(
     config: RunConfig,
     n_images: int,
     failed: list[T1wImage],
     rejections: list[str],
     crash_reports: dict[Path, str],
+    contrast: tuple[list[T1wImage], list[str]] = ([], []),
 ) -> None:
     """The summary line, then one line per rejected and per failed image, on stderr.
 
-    Each failed image's line names its crash files. A run without a problem shows its summary
-    as a progress line (``-q`` leaves it out).
+    Each failed image's line names its crash files. The summary names the images whose contrast
+    label the gadolinium detector contradicts (``contrast``, from :func:`contrast_checks`),
+    each then gets a line, as does each image the detector could not judge. A run without a
+    problem shows its summary as a progress line (``-q`` leaves it out).
     """
     from .base import images_in_crash_reports
 
-    (say if failed or rejections else progress)(
+    mismatched, contrast_lines = contrast
+    (say if failed or rejections or contrast_lines else progress)(
         f"ce2nce: {n_images - len(failed)} of {n_images + len(rejections)} T1w image(s) "
         f"processed; {len(failed)} failed, {len(rejections)} rejected; outputs in "
         f"{config.output_dir}"
         + (f"; crash files in {config.output_dir / 'logs'}" if failed else "")
+        + (
+            "; contrast label contradicted by the gadolinium detector (qc_contrast_mismatch): "
+            + ", ".join(image.path.name for image in mismatched)
+            if mismatched
+            else ""
+        )
     )
+    for line in contrast_lines:
+        say(line)
     for line in rejections:
         say(f"ce2nce: rejected: {line}")
     for image in failed:
@@ -320,5 +362,8 @@ def run_participant_level(
         session_labels=config.session_labels,
         group=False,
     )
-    _report(config, len(images), failed, rejections, crash_reports)  # the summary comes last
+    processed = [image for image in images if image not in failed]
+    contrast = contrast_checks(config, processed)
+    # the summary comes last
+    _report(config, len(images), failed, rejections, crash_reports, contrast)
     return 0 if not failed and not rejections else 1

@@ -86,3 +86,56 @@ def test_every_image_branch_has_a_detector():
     workflow = init_gadolinium_wf(labelled_ce=False)
     assert workflow.get_node("detect").inputs.labelled_ce is False
     assert workflow.__desc__
+
+
+def test_the_summary_names_mismatched_images_and_says_why_others_are_n_a(tmp_path):
+    """Sidecars as the graph writes them; the run's summary line and one line per image."""
+    import contextlib
+    import io
+
+    from ce2nce_pipeline.bids import T1wImage
+    from ce2nce_pipeline.config import RunConfig
+    from ce2nce_pipeline.workflows.run import _expected_crop, _report, contrast_checks
+
+    config = RunConfig(tmp_path / "bids", tmp_path / "out", "participant")
+
+    def image(stem: str, agent: str | None) -> T1wImage:
+        relative = f"sub-01/ses-M000/anat/{stem}.nii.gz"
+        entities = {"subject": "01", "session": "M000"}
+        if agent:
+            entities["ceagent"] = agent
+        return T1wImage(tmp_path / "bids" / relative, relative, entities, agent)
+
+    nce, ce, odd = (
+        image("sub-01_ses-M000_T1w", None),
+        image("sub-01_ses-M000_ce-gd_T1w", "gd"),
+        image("sub-01_ses-M000_acq-x_T1w", None),
+    )
+    odd = T1wImage(odd.path, odd.relative_path, {**odd.entities, "acquisition": "x"})
+    fields = {
+        nce: {"GadoliniumProbability": 0.97,
+              "GadoliniumDetection": {"ContrastMismatch": True, "Threshold": 0.5}},
+        ce: {"GadoliniumProbability": 0.99,
+             "GadoliniumDetection": {"ContrastMismatch": False, "Threshold": 0.5}},
+        odd: {"GadoliniumProbability": "n/a",
+              "GadoliniumDetection": {"ContrastMismatch": "n/a", "Reason": "correlation 0.41"}},
+    }  # fmt: skip
+    for item, content in fields.items():
+        sidecar = _expected_crop(config, item).with_suffix("").with_suffix(".json")
+        sidecar.parent.mkdir(parents=True, exist_ok=True)
+        sidecar.write_text(json.dumps(content))
+    contrast = contrast_checks(config, [nce, ce, odd])
+    assert contrast[0] == [nce]
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+        _report(config, 3, [], [], {}, contrast)
+    lines = stderr.getvalue().splitlines()
+    assert lines[0].endswith(
+        "contrast label contradicted by the gadolinium detector (qc_contrast_mismatch): "
+        "sub-01_ses-M000_T1w.nii.gz"
+    )
+    assert lines[1] == (
+        f"ce2nce: contrast mismatch: {nce.path}: labelled non-contrast, gadolinium "
+        "probability 0.97 (threshold 0.5)"
+    )
+    assert lines[2] == f"ce2nce: gadolinium n/a: {odd.path}: correlation 0.41"
+    assert len(lines) == 3
