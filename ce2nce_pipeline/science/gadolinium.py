@@ -8,8 +8,10 @@ Gadolinium shows, in every patient, where the blood-brain barrier does not hold 
 blood pools: the choroid plexus, the cortical and deep veins, the dural sinuses, the pituitary
 and the cavernous sinuses. On a T1w-nce nothing inside the brain is much brighter than white
 matter; on a T1w-ce these structures reach 1.2 to 3 times the white matter. The detector
-measures, on the t1-linear grid (MNI152NLin2009cSym, 169x208x179 mm), how many voxels of
-regions read off the template's priors are brighter than white matter (:data:`FEATURES`):
+measures, on the t1-linear grid (MNI152NLin2009cSym, 169x208x179 mm), in the lateral
+ventricles and the deep brain read off the template's priors, how many voxels are brighter than
+white matter and how bright vessel-like voxels are against their surroundings
+(:data:`FEATURES`):
 
 - only voxels inside the template's brain eroded by :data:`BRAIN_EROSION_MM`, so that the scalp,
   the skull's marrow and the convexity dura of a whole-head image (fat is 2-3 times the white
@@ -18,13 +20,15 @@ regions read off the template's priors are brighter than white matter (:data:`FE
 - intensities in units of the median of the white matter of the template's prior, after a
   :data:`SMOOTHING_MM` box filter, so that noise alone does not make bright voxels.
 
-A logistic regression on those features, fitted on training images and its threshold chosen on
-validation images (``workflows/gadolinium_detector/fit.py``, ``docs/gadolinium_detector.md``),
+A logistic regression on those features, fitted on training images, its threshold chosen on the
+training and validation images (``workflows/gadolinium_detector/fit.py``,
+``docs/gadolinium_detector.md``),
 turns them into a probability; its parameters ship as ``data/gadolinium_detector.json``.
 
-An image the registration did not place on the template (its correlation with the template in
-the brain below :data:`MIN_TEMPLATE_CORRELATION`) gets no probability: :func:`detect_gadolinium`
-returns ``None`` with the reason, never a guess. Everything here is a pure function of arrays.
+An image the registration did not place on the template (its correlation with the template
+around the brain below :data:`MIN_TEMPLATE_CORRELATION`) gets no probability:
+:func:`detect_gadolinium` returns ``None`` with the reason, never a guess. Everything here is a
+pure function of arrays.
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ __all__ = [
 REGIONS: dict[str, str] = {
     "brain": "template brain eroded by BRAIN_EROSION_MM",
     "deep": "template brain eroded by DEEP_EROSION_MM (deep veins, choroid plexus, lesions)",
-    "ventricles": "CSF prior > 0.8 deep in the brain, dilated 3 mm (choroid plexus)",
+    "ventricles": "CSF prior > 0.8 10 mm inside the brain, dilated 3 mm (choroid plexus), "
+    "within the brain region",
 }
 #: The template brain is eroded by this much (mm) before anything is measured.
 BRAIN_EROSION_MM = 4
@@ -86,8 +91,8 @@ FRACTION_FLOOR = 1e-4
 #: Below this correlation with the template (smoothed, in its brain dilated by 2 mm), t1-linear
 #: did not place the image. Placed images measured 0.60-0.90 (real BraTS, simulated whole heads
 #: and skull-stripped ones); the same shifted by 15 mm, rotated by 25 degrees or flipped
-#: 0.37-0.57, shifted by 8 mm 0.40-0.67: gross failures are caught, small ones are not
-#: (docs/gadolinium_detector.md).
+#: 0.37-0.57 (25 of 30 below 0.55), shifted by 8 mm 0.40-0.67: gross failures are mostly
+#: caught, small ones are not (docs/gadolinium_detector.md).
 MIN_TEMPLATE_CORRELATION = 0.55
 #: Name of the shipped parameters in ``ce2nce_pipeline/data``.
 PARAMETERS_FILE = "gadolinium_detector.json"
