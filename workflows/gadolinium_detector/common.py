@@ -18,8 +18,8 @@ from ce2nce_pipeline.science.gadolinium import (
 COLUMNS = ("image", "source", "split", "label")
 
 
-def real_pair_images(pairs_tsv: Path, splits: set[str]) -> list[dict]:
-    """Both images of every real pair of ``splits`` (columns ce, nce, split of pairs.tsv)."""
+def real_pair_images(pairs_tsv: Path, splits: set[str], source: str = "real") -> list[dict]:
+    """Both images of every pair of ``splits`` (columns ce, nce, split of pairs.tsv)."""
     rows = []
     with open(pairs_tsv) as handle:
         for pair in csv.DictReader(handle, delimiter="\t"):
@@ -27,7 +27,7 @@ def real_pair_images(pairs_tsv: Path, splits: set[str]) -> list[dict]:
                 continue
             for kind, label in (("ce", 1), ("nce", 0)):
                 rows.append({
-                    "image": f"{pair['participant_id']}_{kind}", "source": "real",
+                    "image": f"{pair['participant_id']}_{kind}", "source": source,
                     "split": pair["split"], "label": label,
                     "path": pairs_tsv.parent / pair[kind],
                 })  # fmt: skip

@@ -1,10 +1,11 @@
 """Score the shipped gadolinium detector on labelled images: confusion table and per-image TSV.
 
-    python score.py --real-pairs PAIRS_TSV --split test [--table TSV]
+    python score.py --real-pairs PAIRS_TSV --split test [--table TSV] [--source real]
     python score.py --bids BIDS_DIR --work WORK_DIR [--table TSV]
 
-``--real-pairs``: both t1-linear images of every pair of ``--split`` (the test split is scored
-once, after fit.py chose everything). ``--bids``: every T1w image of a BIDS dataset (e.g. the
+``--real-pairs``: both t1-linear images of every pair of ``--split`` (comma-separated; the test
+split is scored once, after fit.py chose everything); a pairs table of simulated images in the
+same format (``--source`` names them in the table) is scored the same way. ``--bids``: every T1w image of a BIDS dataset (e.g. the
 demo's, ``ce2nce simulate``), labelled by its ``ce-`` entity only (sidecars are not read), put
 through t1-linear (``ce2nce_pipeline.science.t1_linear``, cached in WORK_DIR). Prints the
 confusion table (docs/gadolinium_detector.md) and, with ``--table``, writes the per-image table.
@@ -43,7 +44,8 @@ def bids_images(bids_dir: Path, work_dir: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real-pairs", type=Path)
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", help="split(s), comma-separated")
+    parser.add_argument("--source", default="real", help="name of the pairs' images")
     parser.add_argument("--bids", type=Path)
     parser.add_argument("--work", type=Path)
     parser.add_argument("--table", type=Path)
@@ -53,7 +55,7 @@ def main() -> None:
     if args.bids and not args.work:
         parser.error("--bids needs --work (where the t1-linear images are cached)")
     if args.real_pairs:
-        rows = real_pair_images(args.real_pairs, {args.split})
+        rows = real_pair_images(args.real_pairs, set(args.split.split(",")), args.source)
         title = f"{args.split} split of {args.real_pairs.name}"
     else:
         rows = bids_images(args.bids, args.work)
