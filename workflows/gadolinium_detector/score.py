@@ -5,9 +5,9 @@
 
 ``--real-pairs``: both t1-linear images of every pair of ``--split`` (comma-separated; the test
 split is scored once, after fit.py chose everything); a pairs table of simulated images in the
-same format (``--source`` names them in the table) is scored the same way. ``--bids``: every T1w image of a BIDS dataset (e.g. the
-demo's, ``ce2nce simulate``), labelled by its ``ce-`` entity only (sidecars are not read), put
-through t1-linear (``ce2nce_pipeline.science.t1_linear``, cached in WORK_DIR). Prints the
+same format (``--source`` names them in the table) is scored the same way. ``--bids``: every
+T1w image of a BIDS dataset (e.g. the demo's, ``ce2nce simulate``), labelled by its ``ce-``
+entity only (sidecars are not read), put through t1-linear (``ce2nce_pipeline.science.t1_linear``, cached in WORK_DIR). Prints the
 confusion table (docs/gadolinium_detector.md) and, with ``--table``, writes the per-image table.
 """
 
