@@ -7,8 +7,9 @@
 split is scored once, after fit.py chose everything); a pairs table of simulated images in the
 same format (``--source`` names them in the table) is scored the same way. ``--bids``: every
 T1w image of a BIDS dataset (e.g. the demo's, ``ce2nce simulate``), labelled by its ``ce-``
-entity only (sidecars are not read), put through t1-linear (``ce2nce_pipeline.science.t1_linear``, cached in WORK_DIR). Prints the
-confusion table (docs/gadolinium_detector.md) and, with ``--table``, writes the per-image table.
+entity only (sidecars are not read), put through t1-linear
+(``ce2nce_pipeline.science.t1_linear``, cached in WORK_DIR). Prints the confusion table
+(docs/gadolinium_detector.md) and, with ``--table``, writes the per-image table.
 """
 
 from __future__ import annotations
