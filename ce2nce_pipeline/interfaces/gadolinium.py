@@ -18,6 +18,11 @@ class _DetectGadoliniumInputSpec(BaseInterfaceInputSpec):
     labelled_ce = traits.Bool(
         mandatory=True, desc="whether the BIDS metadata call the image contrast-enhanced"
     )
+    detected_ce = traits.Bool(
+        False,
+        usedefault=True,
+        desc="unlabelled, treated as contrast-enhanced on the detector's word (recorded)",
+    )
 
 
 class _DetectGadoliniumOutputSpec(TraitedSpec):
@@ -35,5 +40,7 @@ class DetectGadolinium(SimpleInterface):
 
         data = np.asarray(nib.load(self.inputs.in_file).dataobj, dtype=np.float32)
         result = detect_gadolinium(data)
-        self._results["metadata"] = detection_metadata(result, self.inputs.labelled_ce)
+        self._results["metadata"] = detection_metadata(
+            result, self.inputs.labelled_ce, self.inputs.detected_ce
+        )
         return runtime

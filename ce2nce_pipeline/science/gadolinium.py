@@ -49,6 +49,8 @@ from .intensity import white_matter_region
 from .resampling import T1_LINEAR_SHAPE
 
 __all__ = [
+    "CONFIDENT_PROBABILITY",
+    "CONTRAST_SOURCES",
     "FEATURES",
     "MIN_TEMPLATE_CORRELATION",
     "GadoliniumDetector",
@@ -59,6 +61,7 @@ __all__ = [
     "gadolinium_features",
     "placement_problem",
     "template_correlation",
+    "treat_as_contrast_enhanced",
 ]
 
 #: Regions of the t1-linear grid, read off the template's priors: name -> description.
@@ -349,8 +352,14 @@ def detect_gadolinium(
     )
 
 
-def detection_metadata(result: GadoliniumResult, labelled_ce: bool) -> dict[str, Any]:
+def detection_metadata(
+    result: GadoliniumResult, labelled_ce: bool, detected_ce: bool = False
+) -> dict[str, Any]:
     """The sidecar fields of a t1-linear image: the probability and how it was reached.
+
+    ``detected_ce``: the image had no contrast label and the run treated it as
+    contrast-enhanced on the detector's word (``--contrast-from both``), recorded as
+    ``GadoliniumDetection.TreatedAs`` ``ce`` with ``ContrastFrom``.
 
     ``GadoliniumProbability`` is the probability rounded to 4 decimals, or ``"n/a"`` when the
     image could not be judged (``GadoliniumDetection.Reason`` says why).
@@ -363,6 +372,12 @@ def detection_metadata(result: GadoliniumResult, labelled_ce: bool) -> dict[str,
         "Threshold": round(result.threshold, 4),
         "Parameters": f"ce2nce_pipeline/data/{PARAMETERS_FILE}",
     }
+    if detected_ce:
+        detection |= {
+            "TreatedAs": "ce",
+            "ContrastFrom": f"the detector (--contrast-from both, probability >= "
+            f"{CONFIDENT_PROBABILITY})",
+        }
     if result.probability is None:
         detection |= {"Called": "n/a", "ContrastMismatch": "n/a", "Reason": result.reason}
         return {"GadoliniumProbability": "n/a", "GadoliniumDetection": detection}
@@ -374,3 +389,47 @@ def detection_metadata(result: GadoliniumResult, labelled_ce: bool) -> dict[str,
     }
     probability = round(result.probability, 4)
     return {"GadoliniumProbability": probability, "GadoliniumDetection": detection}
+
+
+#: How the participant level decides which images to translate (``--contrast-from``):
+#: ``labels`` (the BIDS metadata only) or ``both`` (the labels, and an unlabelled image the
+#: detector is confident about).
+CONTRAST_SOURCES: tuple[str, ...] = ("labels", "both")
+#: With ``--contrast-from both``, an unlabelled image is treated as contrast-enhanced from this
+#: probability on. On the training and validation images every image at or above it was
+#: contrast-enhanced but one real T1w-nce (sub-TCIA03265, 0.98); the faint low-quality simulated
+#: T1w-ce below it (0.56, 0.10) stay untranslated (docs/gadolinium_detector.md).
+CONFIDENT_PROBABILITY = 0.9
+
+
+def treat_as_contrast_enhanced(
+    labelled_ce: bool, result: GadoliniumResult, contrast_from: str
+) -> tuple[bool, str | None]:
+    """Whether to translate an image, and the line that says so when the detector decided.
+
+    Parameters
+    ----------
+    labelled_ce
+        Whether the BIDS metadata call the image contrast-enhanced.
+    result
+        What :func:`detect_gadolinium` said of its t1-linear image.
+    contrast_from
+        One of :data:`CONTRAST_SOURCES`.
+
+    Returns
+    -------
+    treat, line
+        ``line`` is None when the label decides unchanged.
+    """
+    if contrast_from not in CONTRAST_SOURCES:
+        raise ValueError(f"contrast_from {contrast_from!r} is not one of {CONTRAST_SOURCES}")
+    if labelled_ce or contrast_from == "labels":
+        return labelled_ce, None
+    if result.probability is None:
+        return False, f"no contrast label and gadolinium n/a ({result.reason}): not translated"
+    if result.probability >= CONFIDENT_PROBABILITY:
+        return True, (
+            f"no contrast label, gadolinium probability {result.probability:.3f} >= "
+            f"{CONFIDENT_PROBABILITY}: treated as contrast-enhanced and translated"
+        )
+    return False, None

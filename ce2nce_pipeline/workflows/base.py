@@ -142,7 +142,9 @@ def _add_image_branch(
         name=branch_name("ds_t1_linear", image),
     )
     gadolinium_wf = init_gadolinium_wf(
-        labelled_ce=image.is_contrast_enhanced, name=branch_name("gadolinium", image)
+        labelled_ce=image.is_contrast_enhanced and not image.contrast_detected,
+        detected_ce=image.contrast_detected,
+        name=branch_name("gadolinium", image),
     )
     brain_mask_wf = settings.brain_mask_wf(branch_name("brain_mask", image))
     segmentation_wf = settings.segmentation_wf(branch_name("segmentation", image))

@@ -19,7 +19,9 @@ GADOLINIUM_DESC = (
 )
 
 
-def init_gadolinium_wf(*, labelled_ce: bool, name: str = "gadolinium_wf") -> pe.Workflow:
+def init_gadolinium_wf(
+    *, labelled_ce: bool, detected_ce: bool = False, name: str = "gadolinium_wf"
+) -> pe.Workflow:
     """Probability of gadolinium of one t1-linear image, as sidecar fields.
 
     .. workflow::
@@ -32,6 +34,9 @@ def init_gadolinium_wf(*, labelled_ce: bool, name: str = "gadolinium_wf") -> pe.
     labelled_ce
         Whether the BIDS metadata (``ce-`` entity or ``ContrastBolusIngredient``) call the
         image contrast-enhanced: a call of the detector against it is a contrast mismatch.
+    detected_ce
+        The image had no label and is translated on the detector's word (``--contrast-from
+        both``): the sidecar records it.
     name
         Workflow name.
 
@@ -49,7 +54,11 @@ def init_gadolinium_wf(*, labelled_ce: bool, name: str = "gadolinium_wf") -> pe.
     workflow.__desc__ = GADOLINIUM_DESC
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="inputnode")
     outputnode = pe.Node(niu.IdentityInterface(fields=["metadata"]), name="outputnode")
-    detect = pe.Node(DetectGadolinium(labelled_ce=labelled_ce), name="detect", mem_gb=MEMORY_GB)
+    detect = pe.Node(
+        DetectGadolinium(labelled_ce=labelled_ce, detected_ce=detected_ce),
+        name="detect",
+        mem_gb=MEMORY_GB,
+    )
     workflow.connect([
         (inputnode, detect, [("t1w_crop", "in_file")]),
         (detect, outputnode, [("metadata", "metadata")]),

@@ -122,6 +122,42 @@ def usable_images(config: RunConfig) -> tuple[list[T1wImage], list[str]]:
     return usable, rejections
 
 
+def contrast_from_detector(config: RunConfig, images: Sequence[T1wImage]) -> list[T1wImage]:
+    """The images, those the gadolinium detector turns into contrast-enhanced ones marked so.
+
+    With ``--contrast-from both``, every image without a contrast label goes through t1-linear
+    (:func:`~ce2nce_pipeline.science.t1_linear.t1_linear`, in the run's temporary folder) and
+    the detector first; one the detector is confident about
+    (:func:`~ce2nce_pipeline.science.gadolinium.treat_as_contrast_enhanced`) comes back with
+    ``contrast_agent="detected"`` and ``contrast_detected``, so that the graph translates it.
+    One line per image the detector decided or could not judge. ``labels``: unchanged.
+    """
+    if config.contrast_from == "labels":
+        return list(images)
+    import numpy as np
+
+    from ..science.gadolinium import detect_gadolinium, treat_as_contrast_enhanced
+    from ..science.t1_linear import t1_linear
+
+    decided = []
+    for image in images:
+        if image.is_contrast_enhanced:
+            decided.append(image)
+            continue
+        with tempfile.TemporaryDirectory(prefix="ce2nce_contrast_") as work:
+            cropped, _ = t1_linear(image.path, Path(work))
+            data = np.asarray(cropped.dataobj, dtype=np.float32)
+        treat, line = treat_as_contrast_enhanced(
+            False, detect_gadolinium(data), config.contrast_from
+        )
+        if line:
+            say(f"ce2nce: {image.path.name}: {line}")
+        if treat:
+            image = replace(image, contrast_agent="detected", contrast_detected=True)
+        decided.append(image)
+    return decided
+
+
 def _expected_crop(config: RunConfig, image: T1wImage) -> Path:
     from ..bids import derivative_dir, derivative_name
     from ..science.templates import TEMPLATE_SPACE
@@ -265,10 +301,12 @@ def contrast_checks(
             )
         elif detection.get("ContrastMismatch") is True:
             mismatched.append(image)
-            label = "contrast-enhanced" if image.is_contrast_enhanced else "non-contrast"
+            labelled = image.is_contrast_enhanced and not image.contrast_detected
+            label = "contrast-enhanced" if labelled else "non-contrast"
             lines.append(
                 f"ce2nce: contrast mismatch: {image.path}: labelled {label}, gadolinium "
                 f"probability {probability} (threshold {detection.get('Threshold')})"
+                + ("; translated (--contrast-from both)" if image.contrast_detected else "")
             )
     return mismatched, lines
 

@@ -142,3 +142,77 @@ def test_a_real_pair_through_t1_linear(tmp_path):
         results[kind] = detect_gadolinium(np.asarray(image.dataobj, dtype=np.float32))
     assert results["ce"].enhanced is True and results["nce"].enhanced is False
     assert results["ce"].probability > 0.9 and results["nce"].probability < 0.1
+
+
+def _result(probability, reason=None):
+    from ce2nce_pipeline.science.gadolinium import GadoliniumResult
+
+    enhanced = None if probability is None else probability >= 0.5
+    return GadoliniumResult(probability, enhanced, 0.5, {}, reason)
+
+
+def test_contrast_from_labels_never_listens_to_the_detector():
+    from ce2nce_pipeline.science.gadolinium import treat_as_contrast_enhanced
+
+    assert treat_as_contrast_enhanced(False, _result(0.999), "labels") == (False, None)
+    assert treat_as_contrast_enhanced(True, _result(0.001), "labels") == (True, None)
+
+
+def test_contrast_from_both_translates_only_confident_unlabelled_images():
+    from ce2nce_pipeline.science.gadolinium import (
+        CONFIDENT_PROBABILITY,
+        treat_as_contrast_enhanced,
+    )
+
+    treat, line = treat_as_contrast_enhanced(False, _result(0.97), "both")
+    assert treat is True and "treated as contrast-enhanced" in line and "0.970" in line
+    # Above the detector's threshold but not confident: left alone, no line.
+    assert treat_as_contrast_enhanced(False, _result(CONFIDENT_PROBABILITY - 0.2), "both") == (
+        False,
+        None,
+    )
+    # A labelled image stays contrast-enhanced whatever the detector says.
+    assert treat_as_contrast_enhanced(True, _result(0.01), "both") == (True, None)
+    # An image the detector could not judge is not translated, and the line says why.
+    treat, line = treat_as_contrast_enhanced(False, _result(None, "correlation 0.41"), "both")
+    assert treat is False and "correlation 0.41" in line
+    with pytest.raises(ValueError, match="not one of"):
+        treat_as_contrast_enhanced(False, _result(0.97), "detector")
+
+
+def test_a_detected_image_is_recorded_in_its_sidecar_fields():
+    from ce2nce_pipeline.science.gadolinium import detection_metadata
+
+    fields = detection_metadata(_result(0.97), labelled_ce=False, detected_ce=True)
+    detection = fields["GadoliniumDetection"]
+    assert detection["Label"] == "nce" and detection["TreatedAs"] == "ce"
+    assert "--contrast-from both" in detection["ContrastFrom"]
+    assert detection["ContrastMismatch"] is True
+    assert "TreatedAs" not in detection_metadata(_result(0.97), False)["GadoliniumDetection"]
+
+
+@pytest.mark.slow
+def test_contrast_from_both_turns_an_unlabelled_enhanced_image_into_a_ce(
+    tmp_path, template, simulated_ce, capsys
+):
+    """The pre-pass of the participant level: t1-linear and the detector on real files."""
+    from ce2nce_pipeline.bids import T1wImage
+    from ce2nce_pipeline.config import RunConfig
+    from ce2nce_pipeline.workflows.run import contrast_from_detector
+
+    images = []
+    for stem, data in (("sub-01_acq-a_T1w", template), ("sub-01_acq-b_T1w", simulated_ce)):
+        relative = f"sub-01/anat/{stem}.nii.gz"
+        path = tmp_path / "bids" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image(data, CROP_AFFINE), path)
+        images.append(T1wImage(path, relative, {"subject": "01", "acquisition": stem[11]}))
+    config = RunConfig(tmp_path / "bids", tmp_path / "out", "participant", contrast_from="both")
+    plain, enhanced = contrast_from_detector(config, images)
+    assert plain == images[0] and not plain.is_contrast_enhanced
+    assert enhanced.is_contrast_enhanced and enhanced.contrast_detected
+    assert enhanced.output_entities["ceagent"] == "detected"
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ce2nce: sub-01_acq-b_T1w.nii.gz: no contrast")
+    labels = RunConfig(tmp_path / "bids", tmp_path / "out", "participant")
+    assert contrast_from_detector(labels, images) == images

@@ -139,3 +139,45 @@ def test_the_summary_names_mismatched_images_and_says_why_others_are_n_a(tmp_pat
     )
     assert lines[2] == f"ce2nce: gadolinium n/a: {odd.path}: correlation 0.41"
     assert len(lines) == 3
+
+
+def test_contrast_from_reaches_the_settings_and_a_detected_image_is_recorded(
+    tmp_path, colin27_tiny
+):
+    import tomllib
+
+    from ce2nce_pipeline.bids import T1wImage
+    from ce2nce_pipeline.cli.parser import parse_args
+    from ce2nce_pipeline.workflows.base import init_ce2nce_wf
+
+    from ..conftest import write_dataset
+
+    relative = "sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz"
+    bids = write_dataset(tmp_path / "bids", {relative: colin27_tiny})
+    argv = [str(bids), str(tmp_path / "out"), "participant", "--no-translation"]
+    assert parse_args(argv).contrast_from == "labels"
+    config = parse_args([*argv, "--contrast-from", "both"])
+    assert tomllib.loads(config.to_toml())["run"]["contrast_from"] == "both"
+    detected = T1wImage(
+        bids / relative, relative, {"subject": "01", "session": "M000"},
+        contrast_agent="detected", contrast_detected=True,
+    )  # fmt: skip
+    workflow = init_ce2nce_wf(config, [detected], {"ce2nce": "test"})
+    (name,) = [n for n in workflow.list_node_names() if n.endswith(".detect")]
+    inputs = workflow.get_node(name).inputs
+    assert (inputs.labelled_ce, inputs.detected_ce) == (False, True)
+
+
+def test_an_unknown_contrast_source_is_one_line(tmp_path, colin27_tiny, capsys):
+    from ce2nce_pipeline.cli.run import main
+
+    from ..conftest import write_dataset
+
+    relative = "sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz"
+    bids = write_dataset(tmp_path / "bids", {relative: colin27_tiny})
+    with pytest.raises(SystemExit) as raised:
+        main([str(bids), str(tmp_path / "out"), "participant", "--contrast-from", "detector"])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("ce2nce: error: argument --contrast-from: invalid choice: 'detector'")
