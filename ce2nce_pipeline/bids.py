@@ -56,6 +56,9 @@ class T1wImage:
         Label of the contrast agent when the image is contrast-enhanced, else ``None``.
     contrast_from_sidecar
         True when the agent comes from ``ContrastBolusIngredient`` rather than the file name.
+    contrast_detected
+        True when no metadata said so but the gadolinium detector did (``--contrast-from
+        both``); the agent is then ``detected``.
     """
 
     path: Path
@@ -63,6 +66,7 @@ class T1wImage:
     entities: dict[str, str] = field(hash=False)
     contrast_agent: str | None = None
     contrast_from_sidecar: bool = False
+    contrast_detected: bool = False
 
     @property
     def is_contrast_enhanced(self) -> bool:

@@ -16,6 +16,8 @@ SegBackend = Literal["ants", "spm"]
 OutputResampling = Literal["round-trip", "keep-detail"]
 #: Affine registration schedules of t1-linear (``science.t1_linear.REGISTRATION_SCHEDULES``).
 Registration = Literal["fast", "clinica"]
+#: What decides which images are contrast-enhanced (``science.gadolinium.CONTRAST_SOURCES``).
+ContrastFrom = Literal["labels", "both"]
 
 #: nipype plugins a run may use.
 PLUGINS: tuple[str, ...] = get_args(Plugin)
@@ -65,6 +67,9 @@ class RunConfig:
     seg_backend: SegBackend = "ants"
     #: t1-linear's affine registration schedule (docs/t1_linear.md).
     registration: Registration = "fast"
+    #: ``labels``: the BIDS metadata; ``both``: also unlabelled images the gadolinium detector
+    #: is confident about (docs/gadolinium_detector.md).
+    contrast_from: ContrastFrom = "labels"
     group_by: str | None = None
     #: Group level: keep images whose t1-linear registration is flagged in the statistics.
     include_flagged: bool = False
@@ -84,6 +89,7 @@ class RunConfig:
         _check_choice("mask backend", self.mask_backend, MaskBackend)
         _check_choice("segmentation backend", self.seg_backend, SegBackend)
         _check_choice("registration schedule", self.registration, Registration)
+        _check_choice("contrast source", self.contrast_from, ContrastFrom)
         if self.output_resampling is not None:
             _check_choice("output resampling", self.output_resampling, OutputResampling)
         if not DEVICE_PATTERN.fullmatch(self.device):

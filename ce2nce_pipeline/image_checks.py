@@ -9,6 +9,11 @@ import numpy as np
 
 from .errors import InvalidInputError
 
+#: A stack with fewer slices than this along an axis is too thin to register.
+MIN_SLICES = 10
+#: A stack covering less than this (mm) along an axis is too thin to register.
+MIN_EXTENT_MM = 60.0
+
 #: Plausible voxel sizes (mm) of a T1w image; outside, the header is almost surely wrong.
 MIN_VOXEL_MM = 0.05
 MAX_VOXEL_MM = 20.0
@@ -65,6 +70,25 @@ def check_t1w(path: str | Path) -> None:
     Beyond :func:`load_t1w`, a stack too thin to register (fewer than 10 slices or less than
     60 mm of coverage along an axis) is refused.
     """
-    from .science.registration_quality import check_stack_extent
-
     check_stack_extent(load_t1w(path), path)
+
+
+def check_stack_extent(image: nib.Nifti1Image, path: str | Path) -> None:
+    """Refuse an image too thin to register, naming it.
+
+    Raises
+    ------
+    InvalidInputError
+        Fewer than :data:`MIN_SLICES` voxels or less than :data:`MIN_EXTENT_MM` of coverage
+        along one of the three axes.
+    """
+    shape = np.asarray(image.shape[:3])
+    extent = shape * np.asarray(image.header.get_zooms()[:3], dtype=float)
+    for axis in range(3):
+        if shape[axis] < MIN_SLICES or extent[axis] < MIN_EXTENT_MM:
+            raise InvalidInputError(
+                f"{path}: too thin to register ({shape[axis]} slices covering "
+                f"{extent[axis]:.0f} mm along axis {axis}; at least {MIN_SLICES} slices and "
+                f"{MIN_EXTENT_MM:.0f} mm are needed); acquire or export a stack covering the "
+                "whole brain, or remove it from the dataset"
+            )

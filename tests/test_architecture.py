@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "bids_validation": 0,
     "image_checks": 0,
     "work_lock": 0,
+    "scratch": 0,
     "config": 0,
     "derivatives": 0,
     "_forkserver_guard": 0,

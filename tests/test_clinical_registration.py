@@ -11,11 +11,10 @@ import pytest
 from nibabel.processing import resample_to_output
 
 from ce2nce_pipeline.errors import InvalidInputError
-from ce2nce_pipeline.image_checks import check_t1w
+from ce2nce_pipeline.image_checks import check_stack_extent, check_t1w
 from ce2nce_pipeline.science.registration_quality import (
     REGISTRATION_QUALITY_THRESHOLD,
     affine_matrix,
-    check_stack_extent,
     registration_quality,
     template_agreement,
     template_brain_points,

@@ -109,7 +109,19 @@ def test_progress_lines_per_stage_and_image_in_order(run):
     """One line per finished stage of each image, the count of images done, then the summary."""
     lines = [line for line in run["stderr"][0].splitlines() if line.startswith("ce2nce: ")]
     assert lines[0] == "ce2nce: 3 T1w images to process (1 contrast-enhanced)"
-    assert lines[-1].startswith("ce2nce: 3 of 3 T1w image(s) processed; 0 failed, 0 rejected")
+    # The "ce" here is a brightened Colin27 without gadolinium: the detector says so, the
+    # summary names it and the last line gives its probability.
+    assert lines[-2].startswith("ce2nce: 3 of 3 T1w image(s) processed; 0 failed, 0 rejected")
+    assert lines[-2].endswith(
+        "contrast label contradicted by the gadolinium detector (qc_contrast_mismatch): "
+        "sub-01_ses-M000_ce-gadolinium_T1w.nii.gz"
+    )
+    assert re.fullmatch(
+        r"ce2nce: contrast mismatch: \S+/sub-01_ses-M000_ce-gadolinium_T1w\.nii\.gz: labelled "
+        r"contrast-enhanced, gadolinium probability 0\.\d+ \(threshold 0\.5\)",
+        lines[-1],
+    )
+    lines = lines[:-1]
     # Stages that depend on each other, in their order (a T1w-ce: two chains after t1-linear).
     own = ["N4", "registration", "brain mask", "segmentation"]
     synthetic = ["translation", "brain mask of the synthetic T1w-nce"]
@@ -142,8 +154,12 @@ def test_progress_lines_per_stage_and_image_in_order(run):
 
 
 def test_quiet_run_prints_nothing_when_all_succeed(run):
+    """Nothing but what must never be silent: the ce label the gadolinium detector contradicts
+    (the test's "ce" is a brightened Colin27)."""
     assert run["codes"][1] == 0
-    assert run["stderr"][1] == ""
+    lines = run["stderr"][1].splitlines()
+    assert len(lines) == 2
+    assert "qc_contrast_mismatch" in lines[0] and lines[1].startswith("ce2nce: contrast mismatch")
 
 
 def test_clinica_names_shapes_and_affines(run):
@@ -313,6 +329,14 @@ def test_sidecars_and_dataset_description(run):
     assert sidecar["Sources"] == ["bids:raw:sub-02/anat/sub-02_T1w.nii.gz"]
     assert sidecar["SpatialReference"] == "MNI152NLin2009cSym"
     assert sidecar["ProcessingSoftwareVersions"]["antspyx"] == software_versions()["antspyx"]
+    # The gadolinium detector: Colin27 is non-contrast, and so is the brightened "ce".
+    assert 0.0 <= sidecar["GadoliniumProbability"] < 0.5
+    assert sidecar["GadoliniumDetection"]["ContrastMismatch"] is False
+    ce = f"sub-01/ses-M000/anat/sub-01_ses-M000_ce-gadolinium_{SPACE}_res-1x1x1"
+    for desc in ("_desc-Crop", ""):
+        detection = json.loads((out / f"{ce}{desc}_T1w.json").read_text())
+        assert detection["GadoliniumDetection"]["Label"] == "ce"
+        assert detection["GadoliniumDetection"]["ContrastMismatch"] is True
 
 
 def test_logs_hold_settings_and_citation(run):

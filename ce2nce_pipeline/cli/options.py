@@ -155,3 +155,13 @@ def _add_processing_arguments(parser: argparse.ArgumentParser) -> None:
         "Clinica's stages on fewer levels, about half the CPU time; clinica: "
         "antsRegistrationSyNQuick[a] exactly; see docs/t1_linear.md)",
     )
+    parser.add_argument(
+        "--contrast-from",
+        choices=("labels", "both"),
+        default="labels",
+        help="which T1w images are contrast-enhanced and translated (default labels: the ce- "
+        "entity or ContrastBolusIngredient; both: also an unlabelled image whose gadolinium "
+        "probability is at least 0.9, said in one line per image and recorded in its sidecar, "
+        "at the cost of running t1-linear on unlabelled images once more before the graph; "
+        "see docs/gadolinium_detector.md)",
+    )

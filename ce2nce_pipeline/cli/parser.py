@@ -120,6 +120,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         mask_backend=args.mask_backend,
         seg_backend=args.seg_backend,
         registration=args.registration,
+        contrast_from=args.contrast_from,
         group_by=args.group_by,
         include_flagged=args.include_flagged,
         skip_bids_validation=args.skip_bids_validation,

@@ -84,10 +84,16 @@ def run_participant(config: RunConfig) -> int:
     The work folder is locked for the run (a second run on it is refused), and SIGTERM, SIGINT
     or SIGHUP stop every worker before the run exits.
     """
-    from ..workflows.run import participant_run_guard, run_participant_level, usable_images
+    from ..workflows.run import (
+        contrast_from_detector,
+        participant_run_guard,
+        run_participant_level,
+        usable_images,
+    )
 
     with participant_run_guard(config):
         images, rejections = usable_images(config)
+        images = contrast_from_detector(config, images)
         n_ce = sum(image.is_contrast_enhanced for image in images)
         translation = check_translation_model(config, n_ce)
         environment = resolve_environment(config)

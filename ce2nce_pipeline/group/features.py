@@ -16,6 +16,7 @@ from .collect import (
     TISSUE_NAMES,
     ImageOutputs,
     SessionOutputs,
+    read_sidecar,
     read_volumes,
     translation_model,
 )
@@ -30,6 +31,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "source_image",
     "source_kind",
     "synthetic",
+    "gadolinium_probability",
+    "qc_contrast_mismatch",
     "model_name",
     "model_sha256",
     "model_architecture",
@@ -67,6 +70,18 @@ FEATURE_SIDECAR: dict[str, dict[str, str]] = {
     "synthetic": {
         "Description": "Whether source_image is synthetic.",
         "Levels": {"True": "synthetic T1w-nce", "False": "real T1w-nce"},
+    },
+    "gadolinium_probability": {
+        "Description": "Probability of gadolinium the detector gave the t1-linear image the "
+        "volumes come from (for a synthetic source, its T1w-ce): GadoliniumProbability of its "
+        "sidecar (docs/gadolinium_detector.md); n/a where the image could not be judged."
+    },
+    "qc_contrast_mismatch": {
+        "Description": "Whether the detector's call (probability at least its threshold) "
+        "contradicts the image's BIDS contrast label (GadoliniumDetection.ContrastMismatch). "
+        "True for a real T1w-nce means its volumes may come from an enhanced image, CSF "
+        "under-estimated.",
+        "Levels": {"True": "label and detector disagree", "False": "they agree"},
     },
     "model_architecture": {
         "Description": "Translation network of a synthetic source (TranslationModel."
@@ -115,10 +130,23 @@ def _registered(session: SessionOutputs, image: ImageOutputs) -> ImageOutputs | 
     return next((ce for ce in session.ce if ce.source == image.source), None)
 
 
+def _gadolinium(session: SessionOutputs, image: ImageOutputs) -> tuple[object, object]:
+    """Probability and contrast mismatch of the t1-linear image behind ``image``'s volumes."""
+    t1_linear = _registered(session, image)
+    sidecar = read_sidecar(t1_linear.sidecar if t1_linear else None)
+    probability = sidecar.get("GadoliniumProbability")
+    mismatch = (sidecar.get("GadoliniumDetection") or {}).get("ContrastMismatch")
+    return (
+        float(probability) if isinstance(probability, int | float) else None,
+        mismatch if isinstance(mismatch, bool) else None,
+    )
+
+
 def _row(session: SessionOutputs, image: ImageOutputs, root: Path) -> dict[str, object]:
     from .validation import registration_record
 
     volumes = read_volumes(image.volumes)
+    probability, mismatch = _gadolinium(session, image)
     model = translation_model(image) if image.kind == "synthetic" else {}
     registration = registration_record(_registered(session, image))
     row: dict[str, object] = {
@@ -128,6 +156,8 @@ def _row(session: SessionOutputs, image: ImageOutputs, root: Path) -> dict[str, 
         "source_image": _relative(image.image, root) if image.image else "n/a",
         "source_kind": image.kind,
         "synthetic": image.kind == "synthetic",
+        "gadolinium_probability": probability,
+        "qc_contrast_mismatch": mismatch,
         "model_name": model.get("Model"),
         "model_sha256": model.get("WeightsSha256"),
         "model_architecture": model.get("Architecture"),

@@ -37,6 +37,9 @@ class _DerivativesDataSinkInputSpec(BaseInterfaceInputSpec):
     clinica_order = traits.Bool(False, usedefault=True, desc="desc before res, as Clinica")
     datatype = traits.Str("anat", usedefault=True)
     metadata = traits.Dict(desc="JSON sidecar content (written when not empty)")
+    extra_metadata = traits.Dict(
+        desc="sidecar fields computed in the graph (e.g. GadoliniumProbability), added to metadata"
+    )
     compute_device = traits.Str(
         desc="device a network computed the file on ('cpu', 'cuda:0'), added to the sidecar as "
         "ComputeDevice; empty when no network ran"
@@ -72,6 +75,8 @@ class DerivativesDataSink(SimpleInterface):
         atomic_copy(Path(inputs.in_file), destination)
         self._results["out_file"] = str(destination)
         metadata = dict(inputs.metadata) if isdefined(inputs.metadata) else {}
+        if isdefined(inputs.extra_metadata):
+            metadata |= inputs.extra_metadata
         if isdefined(inputs.compute_device) and inputs.compute_device:
             metadata["ComputeDevice"] = inputs.compute_device
         if metadata:

@@ -39,7 +39,7 @@ class N4BiasCorrection(SimpleInterface):
     def _run_interface(self, runtime):
         import ants
 
-        from ..science.registration_quality import check_stack_extent
+        from ..image_checks import check_stack_extent
         from ..science.t1_linear import n4_bias_correction
 
         image = load_t1w(self.inputs.in_file)  # one-line InvalidInputError for bad files

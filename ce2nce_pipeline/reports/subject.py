@@ -19,7 +19,14 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from ..group.collect import SPACE, ImageOutputs, SessionOutputs, parse_source, read_volumes
+from ..group.collect import (
+    SPACE,
+    ImageOutputs,
+    SessionOutputs,
+    parse_source,
+    read_sidecar,
+    read_volumes,
+)
 from ..group.qc import SyntheticQC
 from . import html
 from .figures import contour_figure, flicker_figure, overlay_figure
@@ -168,8 +175,34 @@ def _real_image_items(builder: _Builder, image: ImageOutputs, kind: str) -> list
         {"bids": builder.query(stem, "registration", "T1w", ".html"),
          "title": "t1-linear registration quality"}
     )  # fmt: skip
+    items.append(_gadolinium_item(builder, image))
     items.append(_volumes_item(builder, image))
     return items
+
+
+def gadolinium_line(sidecar: dict) -> str:
+    """The report's line about the gadolinium detector from a t1-linear sidecar's fields."""
+    probability = sidecar.get("GadoliniumProbability")
+    detection = sidecar.get("GadoliniumDetection") or {}
+    if probability is None:
+        return "no gadolinium probability in the sidecar (run before the detector existed)"
+    if probability == "n/a":
+        return f"gadolinium probability n/a: {detection.get('Reason', 'not judged')}"
+    label = {"ce": "contrast-enhanced", "nce": "non-contrast"}.get(detection.get("Label"), "?")
+    line = (
+        f"gadolinium probability {probability} (threshold {detection.get('Threshold')}), "
+        f"labelled {label}"
+    )
+    if detection.get("ContrastMismatch") is True:
+        return line + ": the detector contradicts the label (qc_contrast_mismatch)"
+    return line + ": the detector agrees"
+
+
+def _gadolinium_item(builder: _Builder, image: ImageOutputs) -> dict:
+    line = gadolinium_line(read_sidecar(image.sidecar))
+    builder.fragment(image.source, "gadolinium", f"<p>{html.escape(line)}</p>")
+    return {"bids": builder.query(image.source, "gadolinium", "T1w", ".html"),
+            "title": "Gadolinium detector"}  # fmt: skip
 
 
 def _svg_item(builder, stem, desc, suffix, title, caption) -> dict:

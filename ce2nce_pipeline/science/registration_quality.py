@@ -12,8 +12,6 @@ Three measures, all pure functions on arrays and ANTs affine files:
   send the template's brain: the consistency of a ce/nce pair
   (:data:`PAIR_CONSISTENCY_THRESHOLD_MM`), or the error of a registration against a known
   transform.
-- :func:`check_stack_extent`: refuses a stack too thin to register (fewer than
-  :data:`MIN_SLICES` slices or less than :data:`MIN_EXTENT_MM` of coverage along an axis).
 """
 
 from __future__ import annotations
@@ -24,8 +22,6 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from ..errors import InvalidInputError
-
 #: ``qc_registration`` below this is flagged: the registration most likely failed.
 REGISTRATION_QUALITY_THRESHOLD = 1.057
 #: A T1w-ce registered through its T1w-nce lands where the rigid alignment of the two says: the
@@ -33,10 +29,6 @@ REGISTRATION_QUALITY_THRESHOLD = 1.057
 #: it did not move). Beyond this (mm over the brain), the motion is implausible within one
 #: session and the alignment most likely failed: the T1w-ce is flagged.
 PAIR_CONSISTENCY_THRESHOLD_MM = 10.0
-#: A stack with fewer slices than this along an axis is too thin to register.
-MIN_SLICES = 10
-#: A stack covering less than this (mm) along an axis is too thin to register.
-MIN_EXTENT_MM = 60.0
 
 
 def normalized_mutual_information(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:
@@ -210,24 +202,3 @@ def transform_rms_mm(
     )
     difference = nib.affines.apply_affine(a, points) - nib.affines.apply_affine(b, points)
     return float(np.sqrt(np.mean(np.sum(difference**2, axis=1))))
-
-
-def check_stack_extent(image: nib.Nifti1Image, path: str | Path) -> None:
-    """Refuse an image too thin to register, naming it.
-
-    Raises
-    ------
-    InvalidInputError
-        Fewer than :data:`MIN_SLICES` voxels or less than :data:`MIN_EXTENT_MM` of coverage
-        along one of the three axes.
-    """
-    shape = np.asarray(image.shape[:3])
-    extent = shape * np.asarray(image.header.get_zooms()[:3], dtype=float)
-    for axis in range(3):
-        if shape[axis] < MIN_SLICES or extent[axis] < MIN_EXTENT_MM:
-            raise InvalidInputError(
-                f"{path}: too thin to register ({shape[axis]} slices covering "
-                f"{extent[axis]:.0f} mm along axis {axis}; at least {MIN_SLICES} slices and "
-                f"{MIN_EXTENT_MM:.0f} mm are needed); acquire or export a stack covering the "
-                "whole brain, or remove it from the dataset"
-            )

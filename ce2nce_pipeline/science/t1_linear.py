@@ -422,7 +422,7 @@ def t1_linear(
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    from .registration_quality import check_stack_extent
+    from ..image_checks import check_stack_extent
 
     image = load_t1w(raw_file)  # one-line InvalidInputError for unusable files
     check_stack_extent(image, raw_file)

@@ -13,6 +13,7 @@ from ..config import RunConfig, TranslationModel
 from ..science.segmentation import SpmInstallation
 from ..science.t1_linear import DEFAULT_REGISTRATION
 from .brain_mask import init_brain_mask_wf, init_union_mask_wf
+from .gadolinium import init_gadolinium_wf
 from .outputs import (
     init_ds_synthetic_wf,
     init_ds_t1_linear_wf,
@@ -41,7 +42,7 @@ def image_stem(image: T1wImage) -> str:
 #: The sub-workflows of one image's branch, each named ``<prefix>_<image stem>_wf`` (the ce
 #: image's stem for a pair's union mask).
 BRANCH_PREFIXES = (
-    "t1_linear", "ds_t1_linear", "brain_mask", "segmentation", "ds_tissues",
+    "t1_linear", "gadolinium", "ds_t1_linear", "brain_mask", "segmentation", "ds_tissues",
     "translate", "ds_synthetic", "brain_mask_synthetic", "segmentation_synthetic",
     "ds_tissues_synthetic", "union_mask", "ds_union_mask",
 )  # fmt: skip
@@ -144,6 +145,11 @@ def _add_image_branch(
         software_versions=settings.software_versions,
         name=branch_name("ds_t1_linear", image),
     )
+    gadolinium_wf = init_gadolinium_wf(
+        labelled_ce=image.is_contrast_enhanced and not image.contrast_detected,
+        detected_ce=image.contrast_detected,
+        name=branch_name("gadolinium", image),
+    )
     brain_mask_wf = settings.brain_mask_wf(branch_name("brain_mask", image))
     segmentation_wf = settings.segmentation_wf(branch_name("segmentation", image))
     ds_tissues_wf = init_ds_tissues_wf(
@@ -159,6 +165,8 @@ def _add_image_branch(
             ("outputnode.affine", "inputnode.affine"),
             ("outputnode.qc", "inputnode.qc"),
         ]),
+        (t1_linear_wf, gadolinium_wf, [("outputnode.t1w_crop", "inputnode.t1w_crop")]),
+        (gadolinium_wf, ds_t1_linear_wf, [("outputnode.metadata", "inputnode.gadolinium")]),
         (t1_linear_wf, brain_mask_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
         (t1_linear_wf, segmentation_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
         (brain_mask_wf, segmentation_wf, [("outputnode.mask", "inputnode.mask")]),

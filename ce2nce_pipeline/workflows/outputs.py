@@ -123,6 +123,9 @@ def init_ds_t1_linear_wf(
     t1w_registered, t1w_crop, affine, qc
         The outputs of :func:`~.t1_linear.init_t1_linear_wf` (``qc``, the registration's
         quality, goes into the JSON sidecars; a CAPS folder has none).
+    gadolinium
+        Sidecar fields of the gadolinium detector (:func:`~.gadolinium.init_gadolinium_wf`),
+        added to both images' sidecars; optional (no sidecar in the CAPS layout).
 
     Outputs
     -------
@@ -131,7 +134,7 @@ def init_ds_t1_linear_wf(
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(
-        niu.IdentityInterface(fields=["t1w_registered", "t1w_crop", "affine", "qc"]),
+        niu.IdentityInterface(fields=["t1w_registered", "t1w_crop", "affine", "qc", "gadolinium"]),
         name="inputnode",
     )
     outputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="outputnode")
@@ -164,6 +167,10 @@ def init_ds_t1_linear_wf(
                 (inputnode, merge, [("qc", "qc")]),
                 (merge, sink, [("metadata", "metadata")]),
             ])  # fmt: skip
+        workflow.connect([
+            (inputnode, ds_t1w_crop, [("gadolinium", "extra_metadata")]),
+            (inputnode, ds_t1w_registered, [("gadolinium", "extra_metadata")]),
+        ])  # fmt: skip
     return workflow
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import tempfile
 import time
@@ -119,6 +120,42 @@ def usable_images(config: RunConfig) -> tuple[list[T1wImage], list[str]]:
             say(f"ce2nce: rejected: {line}")
         raise InvalidInputError(f"{config.bids_dir}: no usable T1w image (see the lines above)")
     return usable, rejections
+
+
+def contrast_from_detector(config: RunConfig, images: Sequence[T1wImage]) -> list[T1wImage]:
+    """The images, those the gadolinium detector turns into contrast-enhanced ones marked so.
+
+    With ``--contrast-from both``, every image without a contrast label goes through t1-linear
+    (:func:`~ce2nce_pipeline.science.t1_linear.t1_linear`, in the run's temporary folder) and
+    the detector first; one the detector is confident about
+    (:func:`~ce2nce_pipeline.science.gadolinium.treat_as_contrast_enhanced`) comes back with
+    ``contrast_agent="detected"`` and ``contrast_detected``, so that the graph translates it.
+    One line per image the detector decided or could not judge. ``labels``: unchanged.
+    """
+    if config.contrast_from == "labels":
+        return list(images)
+    import numpy as np
+
+    from ..science.gadolinium import detect_gadolinium, treat_as_contrast_enhanced
+    from ..science.t1_linear import t1_linear
+
+    decided = []
+    for image in images:
+        if image.is_contrast_enhanced:
+            decided.append(image)
+            continue
+        with tempfile.TemporaryDirectory(prefix="ce2nce_contrast_") as work:
+            cropped, _ = t1_linear(image.path, Path(work))
+            data = np.asarray(cropped.dataobj, dtype=np.float32)
+        treat, line = treat_as_contrast_enhanced(
+            False, detect_gadolinium(data), config.contrast_from
+        )
+        if line:
+            say(f"ce2nce: {image.path.name}: {line}")
+        if treat:
+            image = replace(image, contrast_agent="detected", contrast_detected=True)
+        decided.append(image)
+    return decided
 
 
 def _expected_crop(config: RunConfig, image: T1wImage) -> Path:
@@ -263,6 +300,37 @@ def registration_flags(crop: Path) -> str | None:
     return "; ".join(reasons) or "registration flagged"
 
 
+def contrast_checks(
+    config: RunConfig, images: Sequence[T1wImage]
+) -> tuple[list[T1wImage], list[str]]:
+    """Images whose gadolinium detection contradicts their label, and one line per such image
+    and per image the detector could not judge (read from the t1-linear sidecars)."""
+    mismatched: list[T1wImage] = []
+    lines: list[str] = []
+    for image in images:
+        sidecar = _expected_crop(config, image).with_suffix("").with_suffix(".json")
+        try:
+            content = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        probability = content.get("GadoliniumProbability")
+        detection = content.get("GadoliniumDetection") or {}
+        if probability == "n/a":
+            lines.append(
+                f"ce2nce: gadolinium n/a: {image.path}: {detection.get('Reason', 'not judged')}"
+            )
+        elif detection.get("ContrastMismatch") is True:
+            mismatched.append(image)
+            labelled = image.is_contrast_enhanced and not image.contrast_detected
+            label = "contrast-enhanced" if labelled else "non-contrast"
+            lines.append(
+                f"ce2nce: contrast mismatch: {image.path}: labelled {label}, gadolinium "
+                f"probability {probability} (threshold {detection.get('Threshold')})"
+                + ("; translated (--contrast-from both)" if image.contrast_detected else "")
+            )
+    return mismatched, lines
+
+
 def _report(
     config: RunConfig,
     n_images: int,
@@ -270,22 +338,34 @@ def _report(
     rejections: list[str],
     crash_reports: dict[Path, str],
     flagged: dict[Path, str] | None = None,
+    contrast: tuple[list[T1wImage], list[str]] = ([], []),
 ) -> None:
     """The summary line, then one line per rejected, failed and flagged image, on stderr.
 
-    Each failed image's line names its crash files. A run without a problem shows its summary
-    as a progress line (``-q`` leaves it out). A flagged image was written, but its
-    registration most likely failed: look at it before using it.
+    Each failed image's line names its crash files. A flagged image was written, but its
+    registration most likely failed: look at it before using it. The summary names the images
+    whose contrast label the gadolinium detector contradicts (``contrast``, from
+    :func:`contrast_checks`), each then gets a line, as does each image the detector could not
+    judge. A run without a problem shows its summary as a progress line (``-q`` leaves it out).
     """
     from .base import images_in_crash_reports
 
     flagged = flagged or {}
-    (say if failed or rejections or flagged else progress)(
+    mismatched, contrast_lines = contrast
+    (say if failed or rejections or flagged or contrast_lines else progress)(
         f"ce2nce: {n_images - len(failed)} of {n_images + len(rejections)} T1w image(s) "
         f"processed; {len(failed)} failed, {len(rejections)} rejected, {len(flagged)} flagged "
         f"(registration); outputs in {config.output_dir}"
         + (f"; crash files in {config.output_dir / 'logs'}" if failed else "")
+        + (
+            "; contrast label contradicted by the gadolinium detector (qc_contrast_mismatch): "
+            + ", ".join(image.path.name for image in mismatched)
+            if mismatched
+            else ""
+        )
     )
+    for line in contrast_lines:
+        say(line)
     for line in rejections:
         say(f"ce2nce: rejected: {line}")
     for path, reason in flagged.items():
@@ -348,11 +428,13 @@ def run_participant_level(
         session_labels=config.session_labels,
         group=False,
     )
+    processed = [image for image in images if image not in failed]
     flagged = {
         image.path: reason
-        for image in images
-        if image not in failed and (reason := registration_flags(_expected_crop(config, image)))
+        for image in processed
+        if (reason := registration_flags(_expected_crop(config, image)))
     }
+    contrast = contrast_checks(config, processed)
     # The summary comes last.
-    _report(config, len(images), failed, rejections, crash_reports, flagged)
+    _report(config, len(images), failed, rejections, crash_reports, flagged, contrast)
     return 0 if not failed and not rejections else 1

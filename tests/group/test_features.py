@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ce2nce_pipeline.group.collect import collect_sessions
@@ -69,3 +71,37 @@ def test_missing_volumes_and_mixed_models_are_reported(tmp_path):
     assert list(table["participant_id"]) == ["sub-02", "sub-03"]
     assert any("sub-01" in p and "skipped" in p for p in problems)
     assert any("mixes 2 translation models" in p for p in problems)
+
+
+def _add_detection(output_dir, sub, src, probability, mismatch):
+    from .fake_derivatives import SP, folder_of
+
+    sidecar = folder_of(output_dir, sub, "M000") / f"{src}_{SP}_res-1x1x1_desc-Crop_T1w.json"
+    content = json.loads(sidecar.read_text())
+    content["GadoliniumProbability"] = probability
+    content["GadoliniumDetection"] = {"ContrastMismatch": mismatch, "Threshold": 0.5}
+    sidecar.write_text(json.dumps(content))
+
+
+def test_an_enhanced_looking_real_nce_is_flagged(tmp_path):
+    """The volumes come from a T1w-nce the detector calls enhanced: the row says so."""
+    write_real(tmp_path, "sub-03_ses-M000", sub="03", ses="M000")
+    _add_detection(tmp_path, "03", "sub-03_ses-M000", 0.97, True)
+    ce = "sub-04_ses-M000_ce-gd"
+    write_real(tmp_path, ce, sub="04", ses="M000")
+    write_synthetic(tmp_path, ce, sub="04", ses="M000")
+    _add_detection(tmp_path, "04", ce, 0.99, False)
+    table, _ = _table(tmp_path)
+    rows = table.set_index("participant_id")
+    assert rows.loc["sub-03", "gadolinium_probability"] == pytest.approx(0.97)
+    assert bool(rows.loc["sub-03", "qc_contrast_mismatch"]) is True
+    # A synthetic source: the probability of the T1w-ce it was translated from.
+    assert rows.loc["sub-04", "gadolinium_probability"] == pytest.approx(0.99)
+    assert bool(rows.loc["sub-04", "qc_contrast_mismatch"]) is False
+
+
+def test_no_detection_gives_empty_cells(tmp_path):
+    write_real(tmp_path, "sub-05_ses-M000", sub="05", ses="M000")
+    _add_detection(tmp_path, "05", "sub-05_ses-M000", "n/a", "n/a")
+    row = _table(tmp_path)[0].iloc[0]
+    assert row.isna()["gadolinium_probability"] and row.isna()["qc_contrast_mismatch"]

@@ -73,6 +73,8 @@ def test_report_shows_flags_volumes_crashes_and_methods(derivatives, reports):
     assert "GM (cm³)" in page and "qc_" not in page.split("QC flags")[0][-50:]
     assert "unexpected_removal" in page and "flag-ok" in page
     assert "20260101-000000_abc" in page  # the run's settings
+    # Sidecars written before the gadolinium detector: the line says there is no probability.
+    assert "Gadolinium detector" in page and "no gadolinium probability in the sidecar" in page
     assert "flag-raised" in (derivatives / "sub-02.html").read_text()
     assert "crash-" not in (derivatives / "sub-02.html").read_text()
 
