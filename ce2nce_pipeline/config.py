@@ -16,6 +16,9 @@ SegBackend = Literal["ants", "spm"]
 OutputResampling = Literal["round-trip", "keep-detail"]
 #: Affine registration schedules of t1-linear (``science.t1_linear.REGISTRATION_SCHEDULES``).
 Registration = Literal["fast", "clinica"]
+#: What a participant run writes of each image (docs/outputs.md#output-levels).
+OutputLevel = Literal["minimal", "standard", "full"]
+DEFAULT_OUTPUT_LEVEL: OutputLevel = "standard"
 
 #: nipype plugins a run may use.
 PLUGINS: tuple[str, ...] = get_args(Plugin)
@@ -65,6 +68,10 @@ class RunConfig:
     seg_backend: SegBackend = "ants"
     #: t1-linear's affine registration schedule (docs/t1_linear.md).
     registration: Registration = "fast"
+    #: ``minimal``: what the group level and the reports read, intensities as 16-bit integers;
+    #: ``standard``: also the tissue probability maps, as 8-bit integers; ``full``: every image
+    #: as computed (float32), the uncropped t1-linear image included.
+    output_level: OutputLevel = DEFAULT_OUTPUT_LEVEL
     group_by: str | None = None
     skip_bids_validation: bool = False
     stop_on_first_crash: bool = False
@@ -82,6 +89,7 @@ class RunConfig:
         _check_choice("mask backend", self.mask_backend, MaskBackend)
         _check_choice("segmentation backend", self.seg_backend, SegBackend)
         _check_choice("registration schedule", self.registration, Registration)
+        _check_choice("output level", self.output_level, OutputLevel)
         if self.output_resampling is not None:
             _check_choice("output resampling", self.output_resampling, OutputResampling)
         if not DEVICE_PATTERN.fullmatch(self.device):

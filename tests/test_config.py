@@ -34,6 +34,7 @@ def test_settings_are_frozen_and_copied_with_replace():
         ("output_resampling", "nearest"),
         ("device", "gpu0"),
         ("nprocs", 0),
+        ("output_level", "tiny"),
     ],
 )
 def test_a_choice_outside_its_type_is_refused(setting, value):
@@ -47,6 +48,12 @@ def test_toml_without_work_dir_names_no_temporary_folder():
     assert settings["participant_labels"] == [] and settings["plugin_args"] == "{}"
     given = tomllib.loads(_config(work_dir=Path("/data/work")).to_toml())["run"]
     assert given["work_dir"] == "/data/work"
+
+
+def test_output_level_defaults_to_standard_and_is_recorded():
+    assert tomllib.loads(_config().to_toml())["run"]["output_level"] == "standard"
+    full = tomllib.loads(_config(output_level="full").to_toml())["run"]
+    assert full["output_level"] == "full"
 
 
 def test_translation_model_sidecar_keys_and_order(tmp_path, monkeypatch):

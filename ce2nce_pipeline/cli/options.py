@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import get_args
 
 from .. import __version__
-from ..config import PLUGINS, AnalysisLevel, OutputResampling
+from ..config import DEFAULT_OUTPUT_LEVEL, PLUGINS, AnalysisLevel, OutputLevel, OutputResampling
 from ..science.brain_mask import DEFAULT_MASK_BACKEND, MASK_BACKENDS
 from ..science.segmentation import DEFAULT_SEG_BACKEND, SEG_BACKENDS
 from ..science.t1_linear import DEFAULT_REGISTRATION, REGISTRATION_SCHEDULES
@@ -148,4 +148,13 @@ def _add_processing_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"t1-linear's affine registration schedule (default {DEFAULT_REGISTRATION}: "
         "Clinica's stages on fewer levels, about half the CPU time; clinica: "
         "antsRegistrationSyNQuick[a] exactly; see docs/t1_linear.md)",
+    )
+    parser.add_argument(
+        "--output-level",
+        choices=get_args(OutputLevel),
+        default=DEFAULT_OUTPUT_LEVEL,
+        help=f"what is written of each image (default {DEFAULT_OUTPUT_LEVEL}): minimal (what "
+        "the group level and the reports read; intensities as 16-bit integers with a scale "
+        "factor), standard (also the tissue probability maps, as 8-bit integers), full (every "
+        "image as computed, float32, and the uncropped t1-linear image); see docs/outputs.md",
     )

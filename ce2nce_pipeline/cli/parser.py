@@ -120,6 +120,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         mask_backend=args.mask_backend,
         seg_backend=args.seg_backend,
         registration=args.registration,
+        output_level=args.output_level,
         group_by=args.group_by,
         skip_bids_validation=args.skip_bids_validation,
         stop_on_first_crash=args.stop_on_first_crash,
