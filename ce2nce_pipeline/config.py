@@ -73,6 +73,9 @@ class RunConfig:
     #: as computed (float32), the uncropped t1-linear image included.
     output_level: OutputLevel = DEFAULT_OUTPUT_LEVEL
     group_by: str | None = None
+    #: Group level: ratings files downloaded from the participant reports; the images rated
+    #: bad are left out of the statistics (docs/group.md#qc-ratings).
+    qc_ratings: tuple[Path, ...] = ()
     skip_bids_validation: bool = False
     stop_on_first_crash: bool = False
     #: -1: ``-q`` (no progress lines); 0: progress lines; 1: ``-v``; 2: ``-vv``.
@@ -84,6 +87,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "participant_labels", tuple(self.participant_labels))
         object.__setattr__(self, "session_labels", tuple(self.session_labels))
+        object.__setattr__(self, "qc_ratings", tuple(Path(path) for path in self.qc_ratings))
         _check_choice("analysis level", self.analysis_level, AnalysisLevel)
         _check_choice("plugin", self.plugin, Plugin)
         _check_choice("mask backend", self.mask_backend, MaskBackend)
@@ -104,7 +108,7 @@ class RunConfig:
             if isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
-                value = list(value)
+                value = [str(item) if isinstance(item, Path) else item for item in value]
             if value is not None:
                 settings[key] = value
         return settings

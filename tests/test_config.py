@@ -50,6 +50,13 @@ def test_toml_without_work_dir_names_no_temporary_folder():
     assert given["work_dir"] == "/data/work"
 
 
+def test_qc_ratings_are_recorded_as_paths():
+    config = _config(qc_ratings=["/data/sub-01_qc-ratings.tsv"])
+    assert config.qc_ratings == (Path("/data/sub-01_qc-ratings.tsv"),)
+    settings = tomllib.loads(config.to_toml())["run"]
+    assert settings["qc_ratings"] == ["/data/sub-01_qc-ratings.tsv"]
+
+
 def test_output_level_defaults_to_standard_and_is_recorded():
     assert tomllib.loads(_config().to_toml())["run"]["output_level"] == "standard"
     full = tomllib.loads(_config(output_level="full").to_toml())["run"]

@@ -63,6 +63,16 @@ def build_parser() -> OneLineParser:
         "sessions.tsv or the T1w sidecars (e.g. a quality rating)",
     )
     parser.add_argument(
+        "--qc-ratings",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="group level: ratings files downloaded from the participant reports "
+        "(sub-X_qc-ratings.tsv); images rated bad are left out of the statistics "
+        "(docs/group.md)",
+    )
+    parser.add_argument(
         "--skip-bids-validation", action="store_true", help="do not validate the input dataset"
     )
     parser.add_argument(

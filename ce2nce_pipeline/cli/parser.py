@@ -93,6 +93,14 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
             bids_filters = load_bids_filters(args.bids_filter_file)
         except InvalidInputError as error:
             parser.error(str(error))
+    qc_ratings = [path.expanduser().resolve() for path in args.qc_ratings]
+    if qc_ratings:
+        from ..group.ratings import read_ratings  # pandas only when the option is given
+
+        try:
+            read_ratings(qc_ratings)
+        except InvalidInputError as error:
+            parser.error(str(error))
     plugin_args = _plugin_args(parser, args.plugin_args)
     model = _model(parser, args)
     if not DEVICE_PATTERN.fullmatch(args.device):
@@ -122,6 +130,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         registration=args.registration,
         output_level=args.output_level,
         group_by=args.group_by,
+        qc_ratings=qc_ratings,
         skip_bids_validation=args.skip_bids_validation,
         stop_on_first_crash=args.stop_on_first_crash,
         verbosity=-1 if args.quiet else args.verbose,
