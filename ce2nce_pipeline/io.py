@@ -155,8 +155,8 @@ def quantised(image, storage: str):
 def atomic_write_nifti(image, destination: Path, compresslevel: int = 6) -> None:
     """Write a NIfTI-1 image atomically, gzip-compressed when ``destination`` ends in ``.gz``.
 
-    ``compresslevel`` 6: nibabel's own writer uses 1, which leaves integer images with a large
-    background noticeably larger.
+    ``compresslevel`` 6 (nibabel's own writer uses 1): on t1-linear images stored as integers,
+    about 1 % smaller for about a second more per image.
     """
     import gzip
 

@@ -94,6 +94,9 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         except InvalidInputError as error:
             parser.error(str(error))
     qc_ratings = [path.expanduser().resolve() for path in args.qc_ratings]
+    if qc_ratings and args.analysis_level != "group":
+        parser.error("--qc-ratings is read by the group level: run 'ce2nce BIDS_DIR OUTPUT_DIR "
+                     "group --qc-ratings FILE...' after the participant level")  # fmt: skip
     if qc_ratings:
         from ..group.ratings import read_ratings  # pandas only when the option is given
 

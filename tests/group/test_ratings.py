@@ -132,3 +132,15 @@ def test_command_line_refuses_a_malformed_ratings_file_before_any_work(
     with pytest.raises(SystemExit):
         main([str(bids), str(out), "group", "--qc-ratings", str(tmp_path / "none.tsv")])
     assert "none.tsv: no such file" in capsys.readouterr().err
+
+
+def test_ratings_at_the_participant_level_are_refused_in_one_line(derivatives, tmp_path, capsys):
+    bids, out = derivatives
+    (bids / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.10.0"}')
+    ratings = tmp_path / "ratings.tsv"
+    ratings.write_text(HEADER)
+    with pytest.raises(SystemExit) as raised:
+        main([str(bids), str(out), "participant", "--qc-ratings", str(ratings)])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--qc-ratings is read by the group level" in err
