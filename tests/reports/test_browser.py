@@ -200,7 +200,10 @@ def test_ratings_are_clicked_and_downloaded_as_a_tsv(derivatives, reports, tmp_p
         target = browser.send("Target.createTarget", url=report.as_uri())["targetId"]
         page = browser.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         deadline = time.monotonic() + 60
-        while browser.evaluate(page, "document.readyState") != "complete":
+        # A new tab holds about:blank, already "complete", until the report's navigation commits.
+        uri = json.dumps(report.as_uri())
+        loaded = f'document.readyState === "complete" && location.href === {uri}'
+        while not browser.evaluate(page, loaded):
             assert time.monotonic() < deadline, "the report did not load"
             time.sleep(0.2)
         forms = browser.evaluate(
