@@ -143,7 +143,12 @@ def quantised(image, storage: str):
         integers = np.rint(np.clip(data, 0.0, 1.0) / slope).astype(np.uint8)
     else:
         peak = float(np.abs(data).max())
-        slope = peak / 32767.0 if peak > 0 else 1.0
+        # The header keeps the slope as float32: use that slope (never below the exact one,
+        # so that the peak still fits), else the error grows with the integer's size.
+        slope = np.float32(peak / 32767.0 if peak > 0 else 1.0)
+        if float(slope) * 32767.0 < peak:
+            slope = np.nextafter(slope, np.float32(np.inf))
+        slope = float(slope)
         integers = np.clip(np.rint(data / slope), -32767, 32767).astype(np.int16)
     header = image.header.copy()
     header.set_data_dtype(integers.dtype)

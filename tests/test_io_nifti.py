@@ -37,6 +37,17 @@ def test_negative_values_keep_their_sign():
     assert values.min() < 0 and np.abs(values - data).max() <= 0.5 * 5.0 / 32767 * (1 + 1e-5)
 
 
+def test_the_error_stays_within_half_a_step_up_to_the_largest_integers():
+    """The slope is the float32 the header stores: no error growing with the integer."""
+    data = np.linspace(0.0, 357.0819, 100_000).astype(np.float32).reshape(100, 100, 10)
+    stored = nib.Nifti1Image.from_bytes(
+        quantised(nib.Nifti1Image(data, np.eye(4)), "int16").to_bytes()
+    )
+    step = float(stored.dataobj.slope)
+    assert np.abs(stored.get_fdata() - data).max() <= 0.5 * step * (1 + 1e-5)
+    assert np.asanyarray(stored.dataobj.get_unscaled()).max() == 32767
+
+
 def test_uint8_probabilities_step_is_one_255th():
     rng = np.random.default_rng(0)
     data = rng.uniform(0.0, 1.0, (8, 8, 8)).astype(np.float32)
