@@ -105,3 +105,15 @@ def test_own_checkpoint_under_the_working_directory_is_relative(tmp_path, monkey
     )
     assert model.sidecar()["Checkpoint"] == "models/att"
     assert model.sidecar()["Model"] == "att"
+
+
+def test_every_output_level_has_a_policy_and_the_cli_offers_each():
+    from typing import get_args
+
+    from ce2nce_pipeline.cli.options import build_parser
+    from ce2nce_pipeline.config import OutputLevel
+    from ce2nce_pipeline.workflows.outputs import OUTPUT_POLICIES
+
+    assert tuple(OUTPUT_POLICIES) == get_args(OutputLevel)
+    (action,) = [a for a in build_parser()._actions if a.dest == "output_level"]
+    assert tuple(action.choices) == get_args(OutputLevel) and action.default == "standard"
