@@ -182,7 +182,7 @@ def test_clinica_names_shapes_and_affines(run):
         step = float(stored.dataobj.slope)
         assert 0 < step <= np.abs(exact).max() / 32767 * (1 + 1e-6)
         assert np.abs(values - exact).max() <= step * 0.5001
-        np.testing.assert_array_equal(values == 0, exact == 0)
+        assert np.all(values[exact == 0] == 0)  # the background stays exactly zero
     assert (
         run["out"] / "sub-02/anat" / f"sub-02_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz"
     ).is_file()
@@ -224,7 +224,8 @@ def test_masks_tissue_maps_and_volumes(run):
             np.asarray(nib.load(anat / f"{stem}_{res}_label-{tissue}_probseg.nii.gz").dataobj)
             for tissue in ("GM", "WM", "CSF")
         ]
-        assert np.all(sum(probsegs) <= 1.0 + 1e-3)
+        # Stored as 8-bit (the default level): each map within half of 1/255 of its value.
+        assert np.all(sum(probsegs) <= 1.0 + 1.5 / 255 + 1e-6)
         dseg = np.asarray(nib.load(anat / f"{stem}_{res}_dseg.nii.gz").dataobj)
         assert set(np.unique(dseg)) <= {0, 1, 2, 3}
         assert (anat / f"{stem}_{res}_dseg.tsv").is_file()
