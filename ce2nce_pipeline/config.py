@@ -18,6 +18,9 @@ OutputResampling = Literal["round-trip", "keep-detail"]
 Registration = Literal["fast", "clinica"]
 #: What decides which images are contrast-enhanced (``science.gadolinium.CONTRAST_SOURCES``).
 ContrastFrom = Literal["labels", "both"]
+#: What a participant run writes of each image (docs/outputs.md#output-levels).
+OutputLevel = Literal["minimal", "standard", "full"]
+DEFAULT_OUTPUT_LEVEL: OutputLevel = "standard"
 
 #: nipype plugins a run may use.
 PLUGINS: tuple[str, ...] = get_args(Plugin)
@@ -70,9 +73,16 @@ class RunConfig:
     #: ``labels``: the BIDS metadata; ``both``: also unlabelled images the gadolinium detector
     #: is confident about (docs/gadolinium_detector.md).
     contrast_from: ContrastFrom = "labels"
-    group_by: str | None = None
     #: Group level: keep images whose t1-linear registration is flagged in the statistics.
     include_flagged: bool = False
+    #: ``minimal``: what the group level and the reports read, intensities as 16-bit integers;
+    #: ``standard``: also the tissue probability maps, as 8-bit integers; ``full``: every image
+    #: as computed (float32), the uncropped t1-linear image included.
+    output_level: OutputLevel = DEFAULT_OUTPUT_LEVEL
+    group_by: str | None = None
+    #: Group level: ratings files downloaded from the participant reports; the images rated
+    #: bad are left out of the statistics (docs/group.md#qc-ratings).
+    qc_ratings: tuple[Path, ...] = ()
     skip_bids_validation: bool = False
     stop_on_first_crash: bool = False
     #: -1: ``-q`` (no progress lines); 0: progress lines; 1: ``-v``; 2: ``-vv``.
@@ -84,12 +94,14 @@ class RunConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "participant_labels", tuple(self.participant_labels))
         object.__setattr__(self, "session_labels", tuple(self.session_labels))
+        object.__setattr__(self, "qc_ratings", tuple(Path(path) for path in self.qc_ratings))
         _check_choice("analysis level", self.analysis_level, AnalysisLevel)
         _check_choice("plugin", self.plugin, Plugin)
         _check_choice("mask backend", self.mask_backend, MaskBackend)
         _check_choice("segmentation backend", self.seg_backend, SegBackend)
         _check_choice("registration schedule", self.registration, Registration)
         _check_choice("contrast source", self.contrast_from, ContrastFrom)
+        _check_choice("output level", self.output_level, OutputLevel)
         if self.output_resampling is not None:
             _check_choice("output resampling", self.output_resampling, OutputResampling)
         if not DEVICE_PATTERN.fullmatch(self.device):
@@ -104,7 +116,7 @@ class RunConfig:
             if isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
-                value = list(value)
+                value = [str(item) if isinstance(item, Path) else item for item in value]
             if value is not None:
                 settings[key] = value
         return settings

@@ -21,12 +21,19 @@ from typing import Any
 from .errors import DiskFullError, InvalidInputError, disk_full_message
 from .workers import registered_temporary_file, temporary_prefix
 
+#: How an image may be stored: as computed, or as integers with a NIfTI scale factor
+#: (``scl_slope``; ``scl_inter`` 0, so that zero stays exactly zero).
+STORAGES = ("as-is", "int16", "uint8")
+
 __all__ = [
+    "STORAGES",
     "atomic_copy",
     "atomic_write_bytes",
     "atomic_write_json",
+    "atomic_write_nifti",
     "atomic_write_text",
     "publish",
+    "quantised",
     "require_writable_folder",
 ]
 
@@ -97,6 +104,71 @@ def atomic_write_text(text: str, destination: Path) -> None:
 def atomic_write_json(data: dict[str, Any], destination: Path) -> None:
     """Write ``data`` as indented JSON, atomically."""
     atomic_write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", destination)
+
+
+def quantised(image, storage: str):
+    """``image`` stored as integers with a NIfTI scale factor; the input is not modified.
+
+    Readers that apply the scale factor (nibabel, ANTs, FSL, SPM) read back the values within
+    half a step; zero stays exactly zero.
+
+    Parameters
+    ----------
+    image : nibabel.Nifti1Image
+        A 3-D image of finite values.
+    storage : {"int16", "uint8"}
+        ``int16``: any values, step ``max(|values|) / 32767``. ``uint8``: a probability map,
+        values clipped to [0, 1], step 1/255.
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        The integer image, same affine and header fields, ``scl_slope`` set.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``storage`` or on NaN or infinite values.
+    """
+    import nibabel as nib
+    import numpy as np
+
+    if storage not in ("int16", "uint8"):
+        raise ValueError(f"storage {storage!r} is not one of int16, uint8")
+    data = np.asanyarray(image.dataobj, dtype=np.float64)
+    if not np.isfinite(data).all():
+        raise ValueError("cannot store NaN or infinite values as integers")
+    if storage == "uint8":
+        slope = 1.0 / 255.0
+        integers = np.rint(np.clip(data, 0.0, 1.0) / slope).astype(np.uint8)
+    else:
+        peak = float(np.abs(data).max())
+        # The header keeps the slope as float32: use that slope (never below the exact one,
+        # so that the peak still fits), else the error grows with the integer's size.
+        slope = np.float32(peak / 32767.0 if peak > 0 else 1.0)
+        if float(slope) * 32767.0 < peak:
+            slope = np.nextafter(slope, np.float32(np.inf))
+        slope = float(slope)
+        integers = np.clip(np.rint(data / slope), -32767, 32767).astype(np.int16)
+    header = image.header.copy()
+    header.set_data_dtype(integers.dtype)
+    stored = nib.Nifti1Image(integers, image.affine, header)
+    stored.header.set_slope_inter(slope, 0.0)
+    return stored
+
+
+def atomic_write_nifti(image, destination: Path, compresslevel: int = 6) -> None:
+    """Write a NIfTI-1 image atomically, gzip-compressed when ``destination`` ends in ``.gz``.
+
+    ``compresslevel`` 6 (nibabel's own writer uses 1): on t1-linear images stored as integers,
+    about 1 % smaller for about a second more per image.
+    """
+    import gzip
+
+    data = image.to_bytes()
+    if destination.name.endswith(".gz"):
+        data = gzip.compress(data, compresslevel=compresslevel, mtime=0)
+    atomic_write_bytes(data, destination)
 
 
 def _nearest_existing(path: Path) -> Path:

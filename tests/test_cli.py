@@ -188,3 +188,19 @@ def test_bids_filter_selecting_nothing_is_one_line(dataset, tmp_path, capsys):
     err = _one_line_error(capsys)
     assert f"--bids-filter-file {path}: query 't1w'" in err and "selects none of the 1" in err
     assert not out.exists()
+
+
+def test_unknown_output_level_is_one_line(dataset, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _exit_code([str(dataset), str(out), "participant", "--output-level", "tiny"]) == 2
+    err = _one_line_error(capsys)
+    assert "--output-level" in err and "minimal" in err and "full" in err
+    assert not out.exists()
+
+
+def test_output_level_reaches_the_run_settings(dataset, tmp_path):
+    from ce2nce_pipeline.cli.parser import parse_args
+
+    argv = [str(dataset), str(tmp_path / "out"), "participant"]
+    assert parse_args(argv).output_level == "standard"
+    assert parse_args([*argv, "--output-level", "minimal"]).output_level == "minimal"

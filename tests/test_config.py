@@ -34,6 +34,7 @@ def test_settings_are_frozen_and_copied_with_replace():
         ("output_resampling", "nearest"),
         ("device", "gpu0"),
         ("nprocs", 0),
+        ("output_level", "tiny"),
     ],
 )
 def test_a_choice_outside_its_type_is_refused(setting, value):
@@ -47,6 +48,19 @@ def test_toml_without_work_dir_names_no_temporary_folder():
     assert settings["participant_labels"] == [] and settings["plugin_args"] == "{}"
     given = tomllib.loads(_config(work_dir=Path("/data/work")).to_toml())["run"]
     assert given["work_dir"] == "/data/work"
+
+
+def test_qc_ratings_are_recorded_as_paths():
+    config = _config(qc_ratings=["/data/sub-01_qc-ratings.tsv"])
+    assert config.qc_ratings == (Path("/data/sub-01_qc-ratings.tsv"),)
+    settings = tomllib.loads(config.to_toml())["run"]
+    assert settings["qc_ratings"] == ["/data/sub-01_qc-ratings.tsv"]
+
+
+def test_output_level_defaults_to_standard_and_is_recorded():
+    assert tomllib.loads(_config().to_toml())["run"]["output_level"] == "standard"
+    full = tomllib.loads(_config(output_level="full").to_toml())["run"]
+    assert full["output_level"] == "full"
 
 
 def test_translation_model_sidecar_keys_and_order(tmp_path, monkeypatch):
@@ -91,3 +105,15 @@ def test_own_checkpoint_under_the_working_directory_is_relative(tmp_path, monkey
     )
     assert model.sidecar()["Checkpoint"] == "models/att"
     assert model.sidecar()["Model"] == "att"
+
+
+def test_every_output_level_has_a_policy_and_the_cli_offers_each():
+    from typing import get_args
+
+    from ce2nce_pipeline.cli.options import build_parser
+    from ce2nce_pipeline.config import OutputLevel
+    from ce2nce_pipeline.workflows.outputs import OUTPUT_POLICIES
+
+    assert tuple(OUTPUT_POLICIES) == get_args(OutputLevel)
+    (action,) = [a for a in build_parser()._actions if a.dest == "output_level"]
+    assert tuple(action.choices) == get_args(OutputLevel) and action.default == "standard"

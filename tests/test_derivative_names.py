@@ -47,10 +47,16 @@ def _inputs(tmp_path):
     return {"ds_affine": affine, "ds_dseg_tsv": dseg_tsv, "ds_volumes": volumes}, image
 
 
-@pytest.fixture(scope="module")
-def written(tmp_path_factory):
+#: Sinks and images of a ce/nce session with translation, by output level: ``full`` also writes
+#: the two uncropped images, ``minimal`` no probability map (3 per image, synthetic included).
+EXPECTED = {"full": (30, 22), "standard": (28, 20), "minimal": (19, 11)}
+
+
+@pytest.fixture(scope="module", params=sorted(EXPECTED))
+def written(request, tmp_path_factory):
     """Run every sink of a session's graph (a ce and a nce image, with translation)."""
-    tmp_path = tmp_path_factory.mktemp("names")
+    level = request.param
+    tmp_path = tmp_path_factory.mktemp(f"names_{level}")
     out = tmp_path / "out"
     model = TranslationModel(
         checkpoint=tmp_path,
@@ -67,6 +73,7 @@ def written(tmp_path_factory):
         software_versions={"ce2nce": "test"},
         translation=model,
         mask_backend="template",
+        output_level=level,
     )
     special, image = _inputs(tmp_path)
     sinks = [
@@ -80,34 +87,67 @@ def written(tmp_path_factory):
     bids = tmp_path / "bids"
     bids.mkdir()
     write_dataset_description(out, bids)
-    return out, len(sinks)
+    return out, len(sinks), level
 
 
 def test_images_use_bids_entity_order(written):
-    out, count = written
+    out, count, level = written
     anat = out / "sub-01" / "ses-M000" / "anat"
     names = {path.name for path in anat.iterdir()}
-    assert count == 30 and len([n for n in names if not n.endswith(".json")]) == count
+    assert count == EXPECTED[level][0]
+    assert len([n for n in names if not n.endswith(".json")]) == count
     for stem in ("sub-01_ses-M000", "sub-01_ses-M000_ce-gadolinium"):
         assert f"{stem}_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz" in names
-        assert f"{stem}_{SPACE}_res-1x1x1_T1w.nii.gz" in names
+        assert (f"{stem}_{SPACE}_res-1x1x1_T1w.nii.gz" in names) == (level == "full")
+        assert (f"{stem}_{SPACE}_res-1x1x1_label-GM_probseg.nii.gz" in names) == (
+            level != "minimal"
+        )
     synthetic = f"sub-01_ses-M000_ce-gadolinium_{SPACE}_res-1x1x1_desc-synthetic_T1w.nii.gz"
     assert synthetic in names
     # Clinica's order (desc before res) is for CAPS folders only.
     assert not [name for name in names if "_desc-Crop_res-" in name or "synthetic_res-" in name]
 
 
+def test_every_level_writes_what_the_group_level_reads(written):
+    """The inputs of collect_sessions, QC and reports exist at every level, readable as values."""
+    out, _, level = written
+    anat = out / "sub-01" / "ses-M000" / "anat"
+    ce = f"sub-01_ses-M000_ce-gadolinium_{SPACE}_res-1x1x1"
+    for name in (
+        f"sub-01_ses-M000_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz",
+        f"sub-01_ses-M000_{SPACE}_res-1x1x1_desc-brain_mask.nii.gz",
+        f"sub-01_ses-M000_{SPACE}_res-1x1x1_dseg.nii.gz",
+        f"sub-01_ses-M000_{SPACE}_res-1x1x1_volumes.tsv",
+        f"{ce}_desc-Crop_T1w.nii.gz",
+        f"{ce}_desc-synthetic_T1w.nii.gz",
+        f"{ce}_desc-flipsd_T1w.nii.gz",
+        f"{ce}_desc-union_mask.nii.gz",
+        f"{ce}_desc-syntheticbrain_mask.nii.gz",
+        f"{ce}_desc-synthetic_dseg.nii.gz",
+        f"{ce}_desc-synthetic_volumes.tsv",
+    ):
+        assert (anat / name).is_file(), name
+    crop = nib.load(anat / f"{ce}_desc-synthetic_T1w.nii.gz")
+    stored = {"full": np.float32, "standard": np.int16, "minimal": np.int16}[level]
+    assert crop.get_data_dtype() == stored
+    assert np.allclose(crop.get_fdata(), 1.0, atol=1e-4)  # the sinks stored images of ones
+    if level == "standard":
+        gm = nib.load(anat / f"{ce}_label-GM_desc-synthetic_probseg.nii.gz")
+        assert gm.get_data_dtype() == np.uint8 and np.allclose(gm.dataobj.slope, 1 / 255)
+        assert np.allclose(gm.get_fdata(), 1.0)
+
+
 def test_bidsignore_hides_no_image(written):
-    out, _ = written
+    out, _, level = written
     patterns = (out / ".bidsignore").read_text().split()
     assert tuple(patterns) == BIDSIGNORE
     images = [path.name for path in out.rglob("*.nii.gz")]
-    assert len(images) == 22  # with the flip-uncertainty map of the synthetic image
+    assert len(images) == EXPECTED[level][1]  # with the flip-uncertainty map of the synthetic
     hidden = [name for name in images if any(fnmatch.fnmatch(name, p) for p in patterns)]
     assert hidden == []
 
 
 @pytest.mark.skipif(validator_executable() is None, reason="bids-validator-deno not installed")
 def test_the_validator_accepts_every_name(written):
-    out, _ = written
+    out, _, _ = written
     assert validate_dataset(out) == []

@@ -93,10 +93,18 @@ def run(tmp_path_factory, colin27_2mm, brightened, checkpoint):
     with contextlib.redirect_stderr(io.StringIO()) as second_stderr:
         second = main([*argv, "-q"])
     group = main([str(bids), str(out), "group"])
+    # The other output levels, from the same work dir: only the sinks and reports run again.
+    levels = {"standard": (out, (first, group))}
+    for level in ("full", "minimal"):
+        level_out = root / f"out_{level}"
+        level_argv = [str(bids), str(level_out), *argv[2:], "-q", "--output-level", level]
+        with contextlib.redirect_stderr(io.StringIO()):
+            codes = (main(level_argv), main([str(bids), str(level_out), "group"]))
+        levels[level] = (level_out, codes)
     return {
         "bids": bids, "out": out, "work": work, "codes": (first, second, group), "before": before,
         "stamps": stamps, "after": tree_checksums(bids),
-        "stderr": (first_stderr.getvalue(), second_stderr.getvalue()),
+        "stderr": (first_stderr.getvalue(), second_stderr.getvalue()), "levels": levels,
     }  # fmt: skip
 
 
@@ -163,7 +171,9 @@ def test_quiet_run_prints_nothing_when_all_succeed(run):
 
 
 def test_clinica_names_shapes_and_affines(run):
-    anat = run["out"] / "sub-01" / "ses-M000" / "anat"
+    full_out, _ = run["levels"]["full"]
+    anat = full_out / "sub-01" / "ses-M000" / "anat"
+    standard = run["out"] / "sub-01" / "ses-M000" / "anat"
     for stem in ("sub-01_ses-M000", "sub-01_ses-M000_ce-gadolinium"):
         crop = nib.load(anat / f"{stem}_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz")
         registered = nib.load(anat / f"{stem}_{SPACE}_res-1x1x1_T1w.nii.gz")
@@ -177,6 +187,18 @@ def test_clinica_names_shapes_and_affines(run):
             np.asarray(crop.dataobj), np.asarray(registered.dataobj)[12:181, 13:221, 0:179]
         )
         assert (anat / f"{stem}_{SPACE}_res-1x1x1_affine.mat").is_file()
+        # The default level: no uncropped image; the crop as 16-bit integers scaled back to
+        # the same values within half a step of its scale factor.
+        assert not (standard / f"{stem}_{SPACE}_res-1x1x1_T1w.nii.gz").exists()
+        assert (standard / f"{stem}_{SPACE}_res-1x1x1_affine.mat").is_file()
+        stored = nib.load(standard / f"{stem}_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz")
+        assert stored.get_data_dtype() == np.int16
+        np.testing.assert_array_equal(stored.affine, CROP_AFFINE)
+        values, exact = stored.get_fdata(), crop.get_fdata()
+        step = float(stored.dataobj.slope)
+        assert 0 < step <= np.abs(exact).max() / 32767 * (1 + 1e-6)
+        assert np.abs(values - exact).max() <= step * 0.5001
+        assert np.all(values[exact == 0] == 0)  # the background stays exactly zero
     assert (
         run["out"] / "sub-02/anat" / f"sub-02_{SPACE}_res-1x1x1_desc-Crop_T1w.nii.gz"
     ).is_file()
@@ -218,7 +240,8 @@ def test_masks_tissue_maps_and_volumes(run):
             np.asarray(nib.load(anat / f"{stem}_{res}_label-{tissue}_probseg.nii.gz").dataobj)
             for tissue in ("GM", "WM", "CSF")
         ]
-        assert np.all(sum(probsegs) <= 1.0 + 1e-3)
+        # Stored as 8-bit (the default level): each map within half of 1/255 of its value.
+        assert np.all(sum(probsegs) <= 1.0 + 1.5 / 255 + 1e-6)
         dseg = np.asarray(nib.load(anat / f"{stem}_{res}_dseg.nii.gz").dataobj)
         assert set(np.unique(dseg)) <= {0, 1, 2, 3}
         assert (anat / f"{stem}_{res}_dseg.tsv").is_file()
@@ -243,6 +266,42 @@ def test_masks_tissue_maps_and_volumes(run):
     )
     synthetic_dseg = np.asarray(nib.load(anat / f"{synthetic}_desc-synthetic_dseg.nii.gz").dataobj)
     assert synthetic_mask.any() and not np.any(synthetic_dseg[synthetic_mask == 0])
+
+
+def _image_bytes(folder) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*.nii.gz"))
+
+
+def test_output_levels_write_less_and_give_the_same_group_tables(run):
+    """Every level passes the validator and gives the group level the same volumes."""
+    import pandas as pd
+
+    outs = {level: out for level, (out, _) in run["levels"].items()}
+    assert {level: codes for level, (_, codes) in run["levels"].items()} == {
+        level: (0, 0) for level in ("standard", "full", "minimal")
+    }
+    sizes = {level: _image_bytes(out) for level, out in outs.items()}
+    assert sizes["minimal"] < sizes["standard"] < sizes["full"] / 2
+    anat = "sub-01/ses-M000/anat"
+    gm = f"sub-01_ses-M000_{SPACE}_res-1x1x1_label-GM_probseg.nii.gz"
+    assert not (outs["minimal"] / anat / gm).exists()
+    full_gm, standard_gm = (nib.load(outs[level] / anat / gm) for level in ("full", "standard"))
+    assert standard_gm.get_data_dtype() == np.uint8
+    assert np.abs(standard_gm.get_fdata() - full_gm.get_fdata()).max() <= 0.5 / 255 + 1e-6
+    tables = {
+        level: pd.read_csv(out / "group" / "features.tsv", sep="\t") for level, out in outs.items()
+    }
+    reference = tables["full"]
+    for level in ("standard", "minimal"):
+        table = tables[level]
+        assert list(table.columns) == list(reference.columns)
+        for column in reference.columns:
+            if column.endswith("_cm3"):  # from the graph's own images, whatever is stored
+                np.testing.assert_array_equal(table[column], reference[column])
+            elif pd.api.types.is_float_dtype(reference[column]):  # QC, from stored images
+                np.testing.assert_allclose(table[column], reference[column], rtol=1e-3, atol=1e-3)
+        assert validate_dataset(outs[level]) == []
+        assert (outs[level] / "sub-01.html").is_file()
 
 
 def test_group_level_on_the_real_outputs(run):

@@ -21,7 +21,8 @@ def run_group(
     Parameters
     ----------
     config : RunConfig
-        Reads ``bids_dir``, ``output_dir``, ``participant_labels`` and ``session_labels``.
+        Reads ``bids_dir``, ``output_dir``, ``participant_labels``, ``session_labels`` and
+        ``qc_ratings``.
     group_by : str, optional
         See :func:`~ce2nce_pipeline.group.run.run_group_level`.
     options : ValidationOptions, optional
@@ -34,4 +35,5 @@ def run_group(
         session_labels=config.session_labels,
         group_by=group_by,
         options=options,
+        qc_ratings=config.qc_ratings,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import get_args
 
 from .. import __version__
-from ..config import PLUGINS, AnalysisLevel, OutputResampling
+from ..config import DEFAULT_OUTPUT_LEVEL, PLUGINS, AnalysisLevel, OutputLevel, OutputResampling
 from ..science.brain_mask import DEFAULT_MASK_BACKEND, MASK_BACKENDS
 from ..science.segmentation import DEFAULT_SEG_BACKEND, SEG_BACKENDS
 from ..science.t1_linear import DEFAULT_REGISTRATION, REGISTRATION_SCHEDULES
@@ -67,6 +67,16 @@ def build_parser() -> OneLineParser:
         action="store_true",
         help="group level: keep images whose t1-linear registration is flagged (quality below "
         "its threshold, or a ce/nce pair out of register) in the validation statistics",
+    )
+    parser.add_argument(
+        "--qc-ratings",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="group level: ratings files downloaded from the participant reports "
+        "(sub-X_qc-ratings.tsv); images rated bad are left out of the statistics "
+        "(docs/group.md)",
     )
     parser.add_argument(
         "--skip-bids-validation", action="store_true", help="do not validate the input dataset"
@@ -164,4 +174,13 @@ def _add_processing_arguments(parser: argparse.ArgumentParser) -> None:
         "probability is at least 0.9, said in one line per image and recorded in its sidecar, "
         "at the cost of running t1-linear on unlabelled images once more before the graph; "
         "see docs/gadolinium_detector.md)",
+    )
+    parser.add_argument(
+        "--output-level",
+        choices=get_args(OutputLevel),
+        default=DEFAULT_OUTPUT_LEVEL,
+        help=f"what is written of each image (default {DEFAULT_OUTPUT_LEVEL}): minimal (what "
+        "the group level and the reports read; intensities as 16-bit integers with a scale "
+        "factor), standard (also the tissue probability maps, as 8-bit integers), full (every "
+        "image as computed, float32, and the uncropped t1-linear image); see docs/outputs.md",
     )

@@ -93,6 +93,17 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
             bids_filters = load_bids_filters(args.bids_filter_file)
         except InvalidInputError as error:
             parser.error(str(error))
+    qc_ratings = [path.expanduser().resolve() for path in args.qc_ratings]
+    if qc_ratings and args.analysis_level != "group":
+        parser.error("--qc-ratings is read by the group level: run 'ce2nce BIDS_DIR OUTPUT_DIR "
+                     "group --qc-ratings FILE...' after the participant level")  # fmt: skip
+    if qc_ratings:
+        from ..group.ratings import read_ratings  # pandas only when the option is given
+
+        try:
+            read_ratings(qc_ratings)
+        except InvalidInputError as error:
+            parser.error(str(error))
     plugin_args = _plugin_args(parser, args.plugin_args)
     model = _model(parser, args)
     if not DEVICE_PATTERN.fullmatch(args.device):
@@ -121,8 +132,10 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         seg_backend=args.seg_backend,
         registration=args.registration,
         contrast_from=args.contrast_from,
+        output_level=args.output_level,
         group_by=args.group_by,
         include_flagged=args.include_flagged,
+        qc_ratings=qc_ratings,
         skip_bids_validation=args.skip_bids_validation,
         stop_on_first_crash=args.stop_on_first_crash,
         verbosity=-1 if args.quiet else args.verbose,

@@ -30,6 +30,10 @@ from ..workflows.t1_linear import init_t1_linear_wf
 from ..workflows.translate import init_model_translate_wf
 from .caps import CE2NCE, CapsImage, subjects_dir
 
+#: A CAPS is written at the ``full`` output level: Clinica's t1-linear writes the uncropped
+#: image and float32 images, and later pipelines (and a re-run reusing ``t1_linear/``) read them.
+CAPS_OUTPUT_LEVEL = "full"
+
 
 @dataclass(frozen=True)
 class CapsSettings:
@@ -82,6 +86,7 @@ def _crop_source(workflow: pe.Workflow, item: CapsImage, settings: CapsSettings)
         source_entities=image.output_entities,
         source_relpath=image.relative_path,
         software_versions=settings.software_versions,
+        output_level=CAPS_OUTPUT_LEVEL,
         caps=True,
         name=f"ds_t1_linear_{stem}_wf",
     )
@@ -104,6 +109,7 @@ def _add_tissues(workflow, source, field, *, item, settings, desc=None) -> pe.Wo
         output_dir=settings.subjects,
         source_entities=image.output_entities,
         sources=[source_uri(image.relative_path)],
+        output_level=CAPS_OUTPUT_LEVEL,
         desc=desc,
         datatype=CE2NCE,
         name=f"ds_tissues_{stem}_wf",
@@ -133,6 +139,7 @@ def _add_translation(workflow, source, field, *, item, settings) -> None:
         source_relpath=image.relative_path,
         model=model.sidecar(),
         software_versions=settings.software_versions,
+        output_level=CAPS_OUTPUT_LEVEL,
         datatype=CE2NCE,
         clinica_order=True,
         name=f"ds_synthetic_{stem}_wf",

@@ -98,6 +98,9 @@ class SessionOutputs:
         Union brain mask of each ce with the session's nce, by ce stem.
     extra_nce : tuple of str
         Stems of further real nce images, ignored.
+    rated_bad : tuple of ImageOutputs
+        Images left out because a QC rating calls them bad (:mod:`.ratings`): the statistics
+        skip them without reporting them missing.
     """
 
     participant_id: str
@@ -108,6 +111,7 @@ class SessionOutputs:
     synthetic: dict[str, ImageOutputs]
     union_masks: dict[str, Path]
     extra_nce: tuple[str, ...] = ()
+    rated_bad: tuple[ImageOutputs, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:

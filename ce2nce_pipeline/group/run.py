@@ -27,6 +27,7 @@ from .figures import (
     save_figure,
 )
 from .qc import QC_SIDECAR, add_qc_columns, all_synthetic_qc
+from .ratings import exclude_rated_bad, exclusion_line, read_ratings
 from .validation import ValidationOptions, ValidationResult, validate
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def run_group_level(
     session_labels: Sequence[str] = (),
     group_by: str | None = None,
     options: ValidationOptions | None = None,
+    qc_ratings: Sequence[Path] = (),
 ) -> int:
     """Run the group level on a derivatives dataset made by the participant level.
 
@@ -138,6 +140,9 @@ def run_group_level(
         groups the validation (e.g. a quality rating → Test_good / Test_low).
     options : ValidationOptions, optional
         Statistical conventions (sd ddof, alpha, correction, family, similarity definitions).
+    qc_ratings : sequence of Path
+        Ratings files downloaded from the participant reports; the images rated bad are left
+        out of every table and figure (:mod:`.ratings`), and one line says how many.
 
     Returns
     -------
@@ -149,11 +154,17 @@ def run_group_level(
     ------
     Ce2nceError
         When ``output_dir`` holds no participant-level output.
+    InvalidInputError
+        On a malformed ratings file (one line naming it).
     """
     output_dir, bids_dir = Path(output_dir), Path(bids_dir)
+    ratings = read_ratings(qc_ratings) if qc_ratings else None
     sessions, problems = _sessions_to_compare(
         output_dir, bids_dir, participant_labels, session_labels
     )
+    if ratings is not None:
+        sessions, excluded = exclude_rated_bad(sessions, ratings)
+        _say(exclusion_line(ratings, excluded))
     root = output_dir / GROUP_DIR
     features, feature_problems = feature_table(sessions, output_dir)
     problems += feature_problems

@@ -361,7 +361,11 @@ def validate(
                 )
                 continue
             missing_group += bool(group_by) and session.key not in groups
-            if synthetic is None:
+            rated_bad = any(
+                image.kind == "synthetic" and image.source == ce.source
+                for image in session.rated_bad
+            )
+            if synthetic is None and not rated_bad:
                 problems.append(
                     f"{session.participant_id} {session.session_id} {ce.source}: no synthetic "
                     "T1w-nce (translation missing or no model given); only the ce baseline"

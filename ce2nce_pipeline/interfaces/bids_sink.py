@@ -14,7 +14,7 @@ from nipype.interfaces.base import (
 )
 
 from ..bids import derivative_dir, derivative_name
-from ..io import atomic_copy, atomic_write_json
+from ..io import STORAGES, atomic_copy, atomic_write_json, atomic_write_nifti, quantised
 
 
 def _extension(path: str) -> str:
@@ -39,6 +39,12 @@ class _DerivativesDataSinkInputSpec(BaseInterfaceInputSpec):
     metadata = traits.Dict(desc="JSON sidecar content (written when not empty)")
     extra_metadata = traits.Dict(
         desc="sidecar fields computed in the graph (e.g. GadoliniumProbability), added to metadata"
+    )
+    storage = traits.Enum(
+        *STORAGES,
+        usedefault=True,
+        desc="a NIfTI image as computed (as-is), or as integers with a scale factor: int16 "
+        "(intensities), uint8 (probabilities in [0, 1])",
     )
     compute_device = traits.Str(
         desc="device a network computed the file on ('cpu', 'cuda:0'), added to the sidecar as "
@@ -72,7 +78,12 @@ class DerivativesDataSink(SimpleInterface):
             Path(inputs.base_directory), inputs.source_entities, inputs.datatype
         )
         destination = folder / name
-        atomic_copy(Path(inputs.in_file), destination)
+        if inputs.storage != "as-is" and extension in (".nii.gz", ".nii"):
+            import nibabel as nib
+
+            atomic_write_nifti(quantised(nib.load(inputs.in_file), inputs.storage), destination)
+        else:
+            atomic_copy(Path(inputs.in_file), destination)
         self._results["out_file"] = str(destination)
         metadata = dict(inputs.metadata) if isdefined(inputs.metadata) else {}
         if isdefined(inputs.extra_metadata):

@@ -175,3 +175,38 @@ def citation(logs: Path) -> str:
     if not path.is_file():
         return missing([f"{path}: no methods text (the participant level writes it)"])
     return f'<pre class="boiler-md">{escape(path.read_text(encoding="utf-8"))}</pre>'
+
+
+#: The ratings a reader can give an image in a participant report (``group.ratings.RATINGS``
+#: adds ``n/a``, written for an image left unrated).
+RATING_CHOICES: tuple[str, ...] = ("good", "uncertain", "bad")
+
+
+def rating_form(participant_id: str, image_name: str, index: int) -> str:
+    """The rating buttons and comment box of one image (read by the report's script)."""
+    name = f"qc-rating-{index}"
+    buttons = "".join(
+        f'<label class="qc-choice"><input type="radio" name="{name}" value="{choice}" />'
+        f" {choice}</label>"
+        for choice in RATING_CHOICES
+    )
+    return (
+        f'<fieldset class="qc-rating" data-participant="{escape(participant_id)}" '
+        f'data-image="{escape(image_name)}"><legend>{escape(image_name)}</legend>{buttons}'
+        '<label class="qc-comment-label">comment <input type="text" class="qc-comment" '
+        'size="60" /></label></fieldset>'
+    )
+
+
+def ratings_download(participant_id: str) -> str:
+    """The button that saves the page's ratings as ``<participant>_qc-ratings.tsv``."""
+    filename = f"{participant_id}_qc-ratings.tsv"
+    return (
+        '<div class="qc-download"><p>Rate each image below (good, uncertain, bad, with a '
+        "comment), then save the ratings: the browser downloads them as "
+        f"<code>{escape(filename)}</code>, nothing is sent anywhere. "
+        "<code>ce2nce BIDS_DIR OUTPUT_DIR group --qc-ratings FILE...</code> leaves the images "
+        f'rated bad out of the statistics.</p><button type="button" id="qc-ratings-download" '
+        f'data-filename="{escape(filename)}">Download ratings</button> '
+        '<span id="qc-ratings-status"></span></div>'
+    )

@@ -55,8 +55,10 @@ class _Builder:
     """Collects the figures, fragments and sections of one report."""
 
     figures: Path
+    participant_id: str = ""
     sections: list[dict] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    rated: int = 0
 
     def query(self, stem: str, desc: str, suffix: str, extension: str) -> dict:
         entities = parse_source(stem)
@@ -77,6 +79,17 @@ class _Builder:
             logger.debug("figure %s failed", path.name, exc_info=True)
             return False
         return True
+
+    def rating(self, image: ImageOutputs) -> dict:
+        """The rating form of an image written by the participant level (its file name)."""
+        desc = "rating" if image.kind != "synthetic" else "syntheticrating"
+        self.fragment(
+            image.source, desc, html.rating_form(self.participant_id, image.image.name, self.rated)
+        )
+        self.rated += 1
+        kind = {"nce": "T1w-nce", "ce": "T1w-ce", "synthetic": "synthetic T1w-nce"}[image.kind]
+        return {"bids": self.query(image.source, desc, "T1w", ".html"),
+                "title": f"Your QC rating of the {kind}"}  # fmt: skip
 
     def fragment(self, stem: str, desc: str, content: str) -> None:
         path = self.figures / f"{stem}_desc-{desc}_T1w.html"
@@ -177,6 +190,7 @@ def _real_image_items(builder: _Builder, image: ImageOutputs, kind: str) -> list
     )  # fmt: skip
     items.append(_gadolinium_item(builder, image))
     items.append(_volumes_item(builder, image))
+    items.append(builder.rating(image))
     return items
 
 
@@ -302,6 +316,7 @@ def _synthetic_items(
     items.append(_volumes_item(builder, synthetic))
     builder.fragment(stem, "qc", html.qc_flags(qc) if qc else html.missing(["no QC flags"]))
     items.append({"bids": builder.query(stem, "qc", "T1w", ".html"), "title": "QC flags"})
+    items.append(builder.rating(synthetic))
     return items
 
 
@@ -377,6 +392,8 @@ def _summary(builder: _Builder, participant_id: str, sessions, problems: Sequenc
                              "kind": image.kind,
                              "missing outputs": ", ".join(image.missing()) or "none"})  # fmt: skip
     content = html.table(rows) + html.missing([*problems, *builder.missing])
+    if builder.rated:
+        content += html.ratings_download(participant_id)
     builder.fragment(participant_id, "summary", content)
     builder.sections.insert(0, {"name": "Summary", "reportlets": [
         {"bids": builder.query(participant_id, "summary", "T1w", ".html"),
@@ -428,7 +445,7 @@ def _build(output_dir, participant_id, sessions, qcs, problems, run_uuid) -> Pat
     with tempfile.TemporaryDirectory(prefix="ce2nce_report_") as folder:
         figures = Path(folder) / participant_id / "figures"
         figures.mkdir(parents=True)
-        builder = _Builder(figures)
+        builder = _Builder(figures, participant_id=participant_id)
         for session in sessions:
             for image in (session.nce, *session.ce):
                 if image is None:

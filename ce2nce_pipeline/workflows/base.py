@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from nipype.pipeline import engine as pe
 
 from ..bids import T1wImage, pair_images
-from ..config import RunConfig, TranslationModel
+from ..config import DEFAULT_OUTPUT_LEVEL, RunConfig, TranslationModel
 from ..science.segmentation import SpmInstallation
 from ..science.t1_linear import DEFAULT_REGISTRATION
 from .brain_mask import init_brain_mask_wf, init_union_mask_wf
@@ -101,7 +101,8 @@ class _SubjectSettings:
     seg_backend: str
     environment: RunEnvironment
     omp_nthreads: int
-    registration: str = DEFAULT_REGISTRATION
+    registration: str
+    output_level: str
 
     @property
     def mask_device(self) -> str | None:
@@ -143,6 +144,7 @@ def _add_image_branch(
         source_entities=image.output_entities,
         source_relpath=image.relative_path,
         software_versions=settings.software_versions,
+        output_level=settings.output_level,
         name=branch_name("ds_t1_linear", image),
     )
     gadolinium_wf = init_gadolinium_wf(
@@ -156,6 +158,7 @@ def _add_image_branch(
         output_dir=settings.output_dir,
         source_entities=image.output_entities,
         sources=[source_uri(image.relative_path)],
+        output_level=settings.output_level,
         name=branch_name("ds_tissues", image),
     )
     workflow.connect([
@@ -199,6 +202,7 @@ def _add_translation_branch(
         source_relpath=image.relative_path,
         model=model.sidecar(),
         software_versions=settings.software_versions,
+        output_level=settings.output_level,
         name=branch_name("ds_synthetic", image),
     )
     synthetic_segmentation_wf = settings.segmentation_wf(
@@ -209,6 +213,7 @@ def _add_translation_branch(
         output_dir=settings.output_dir,
         source_entities=image.output_entities,
         sources=[source_uri(image.relative_path)],
+        output_level=settings.output_level,
         desc="synthetic",
         name=branch_name("ds_tissues_synthetic", image),
     )
@@ -271,6 +276,7 @@ def init_single_subject_wf(
     environment: RunEnvironment | None = None,
     omp_nthreads: int = 1,
     registration: str = DEFAULT_REGISTRATION,
+    output_level: str = DEFAULT_OUTPUT_LEVEL,
     name: str | None = None,
 ) -> pe.Workflow:
     """Process every T1w image of one participant.
@@ -303,6 +309,9 @@ def init_single_subject_wf(
         CPU threads of the networks.
     registration
         t1-linear's affine registration schedule, ``fast`` or ``clinica`` (docs/t1_linear.md).
+    output_level
+        What is written of each image: ``minimal``, ``standard`` or ``full``
+        (:data:`~.outputs.OUTPUT_POLICIES`, docs/outputs.md#output-levels).
     name
         Workflow name (default ``sub_<label>_wf``).
     """
@@ -316,6 +325,7 @@ def init_single_subject_wf(
         environment=environment or RunEnvironment(),
         omp_nthreads=omp_nthreads,
         registration=registration,
+        output_level=output_level,
     )
     masks: dict[str, pe.Workflow] = {}
     t1_linear: dict[str, pe.Workflow] = {}
@@ -385,6 +395,7 @@ def init_ce2nce_wf(
                 environment=environment or RunEnvironment(device=config.device),
                 omp_nthreads=config.omp_nthreads,
                 registration=config.registration,
+                output_level=config.output_level,
             )
         ])  # fmt: skip
     # nipype's SLURM and SGE plugins submit each node as a job: give it the node's hints.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
@@ -11,6 +13,45 @@ from ..science.templates import TEMPLATE_SPACE
 #: Spatial resolution entity of Clinica's t1-linear outputs.
 RESOLUTION = "1x1x1"
 RESOLUTION_DESCRIPTION = "1 mm isotropic voxels (Clinica t1-linear grid)"
+
+
+@dataclass(frozen=True)
+class OutputPolicy:
+    """What one output level writes (docs/outputs.md#output-levels).
+
+    Attributes
+    ----------
+    uncropped
+        Whether the t1-linear image before the crop (193x229x193) is written.
+    intensity
+        Storage of the T1w images (cropped, synthetic, flip sd): ``as-is`` (float32) or
+        ``int16`` (16-bit integers with a scale factor).
+    probseg
+        Storage of the tissue probability maps (``as-is`` or ``uint8``); ``None``: not written.
+    """
+
+    uncropped: bool
+    intensity: str
+    probseg: str | None
+
+
+#: Output levels by name. Every level writes what the group level and the reports read: the
+#: cropped and synthetic T1w, the flip sd map, brain and union masks, label maps and tables.
+OUTPUT_POLICIES: dict[str, OutputPolicy] = {
+    "minimal": OutputPolicy(uncropped=False, intensity="int16", probseg=None),
+    "standard": OutputPolicy(uncropped=False, intensity="int16", probseg="uint8"),
+    "full": OutputPolicy(uncropped=True, intensity="as-is", probseg="as-is"),
+}
+
+
+def output_policy(level: str) -> OutputPolicy:
+    """The policy of an output level; ``ValueError`` naming the levels on an unknown one."""
+    try:
+        return OUTPUT_POLICIES[level]
+    except KeyError:
+        raise ValueError(
+            f"output level {level!r} is not one of {', '.join(OUTPUT_POLICIES)}"
+        ) from None
 
 
 def source_uri(relative_path: str) -> str:
@@ -35,11 +76,17 @@ def with_registration_qc(metadata: dict, qc: dict) -> dict:
 
 
 def _t1_linear_sinks(
-    *, output_dir: str, source_entities: dict[str, str], metadata: dict | None, layout: dict
-) -> tuple[pe.Node, pe.Node, pe.Node]:
+    *,
+    output_dir: str,
+    source_entities: dict[str, str],
+    metadata: dict | None,
+    layout: dict,
+    policy: OutputPolicy,
+) -> tuple[pe.Node, pe.Node | None, pe.Node]:
     """The sinks of the cropped image, the registered image and the affine, in that order.
 
     ``metadata`` ``None``: no JSON sidecars (a CAPS ``t1_linear`` folder, as Clinica writes it).
+    The registered image's sink is ``None`` where ``policy`` leaves it out.
     """
     common = {"base_directory": output_dir, "source_entities": source_entities, **layout}
     ds_t1w_crop = pe.Node(
@@ -55,28 +102,32 @@ def _t1_linear_sinks(
             }
             if metadata is not None
             else {},
+            storage=policy.intensity,
             **common,
         ),
         name="ds_t1w_crop",
         run_without_submitting=True,
     )
-    ds_t1w_registered = pe.Node(
-        DerivativesDataSink(
-            suffix="T1w",
-            space=TEMPLATE_SPACE,
-            res=RESOLUTION,
-            metadata={
-                **metadata,
-                "Description": "Bias-corrected T1w, affinely registered to MNI152NLin2009cSym "
-                "(193x229x193, Clinica t1-linear).",
-            }
-            if metadata is not None
-            else {},
-            **common,
-        ),
-        name="ds_t1w_registered",
-        run_without_submitting=True,
-    )
+    ds_t1w_registered = None
+    if policy.uncropped:
+        ds_t1w_registered = pe.Node(
+            DerivativesDataSink(
+                suffix="T1w",
+                space=TEMPLATE_SPACE,
+                res=RESOLUTION,
+                metadata={
+                    **metadata,
+                    "Description": "Bias-corrected T1w, affinely registered to "
+                    "MNI152NLin2009cSym (193x229x193, Clinica t1-linear).",
+                }
+                if metadata is not None
+                else {},
+                storage=policy.intensity,
+                **common,
+            ),
+            name="ds_t1w_registered",
+            run_without_submitting=True,
+        )
     ds_affine = pe.Node(
         DerivativesDataSink(suffix="affine", space=TEMPLATE_SPACE, res=RESOLUTION, **common),
         name="ds_affine",
@@ -84,7 +135,8 @@ def _t1_linear_sinks(
     )
     # Sinks are cheap: re-run them so a deleted output is restored from the cache.
     for sink in (ds_t1w_crop, ds_t1w_registered, ds_affine):
-        sink.overwrite = True
+        if sink is not None:
+            sink.overwrite = True
     return ds_t1w_crop, ds_t1w_registered, ds_affine
 
 
@@ -94,6 +146,7 @@ def init_ds_t1_linear_wf(
     source_entities: dict[str, str],
     source_relpath: str,
     software_versions: dict[str, str],
+    output_level: str,
     caps: bool = False,
     name: str = "ds_t1_linear_wf",
 ) -> pe.Workflow:
@@ -113,6 +166,9 @@ def init_ds_t1_linear_wf(
         Path of the source T1w relative to the input dataset root.
     software_versions
         Versions recorded in every sidecar.
+    output_level
+        ``minimal``, ``standard`` or ``full`` (:data:`OUTPUT_POLICIES`): below ``full``, the
+        cropped image as 16-bit integers and no registered (uncropped) image.
     caps
         Clinica's CAPS layout and names.
     name
@@ -143,16 +199,20 @@ def init_ds_t1_linear_wf(
         source_entities=source_entities,
         metadata=None if caps else _t1_linear_metadata(source_relpath, software_versions),
         layout={"datatype": "t1_linear", "clinica_order": True} if caps else {},
+        policy=output_policy(output_level),
     )
 
     workflow.connect([
         (inputnode, ds_t1w_crop, [("t1w_crop", "in_file")]),
-        (inputnode, ds_t1w_registered, [("t1w_registered", "in_file")]),
         (inputnode, ds_affine, [("affine", "in_file")]),
         (ds_t1w_crop, outputnode, [("out_file", "t1w_crop")]),
     ])  # fmt: skip
+    sinks = [ds_t1w_crop]
+    if ds_t1w_registered is not None:
+        workflow.connect(inputnode, "t1w_registered", ds_t1w_registered, "in_file")
+        sinks.append(ds_t1w_registered)
     if not caps:
-        for sink in (ds_t1w_crop, ds_t1w_registered):
+        for sink in sinks:
             merge = pe.Node(
                 niu.Function(
                     function=with_registration_qc,
@@ -166,11 +226,8 @@ def init_ds_t1_linear_wf(
             workflow.connect([
                 (inputnode, merge, [("qc", "qc")]),
                 (merge, sink, [("metadata", "metadata")]),
+                (inputnode, sink, [("gadolinium", "extra_metadata")]),
             ])  # fmt: skip
-        workflow.connect([
-            (inputnode, ds_t1w_crop, [("gadolinium", "extra_metadata")]),
-            (inputnode, ds_t1w_registered, [("gadolinium", "extra_metadata")]),
-        ])  # fmt: skip
     return workflow
 
 
@@ -181,6 +238,7 @@ def init_ds_synthetic_wf(
     source_relpath: str,
     model: dict[str, str],
     software_versions: dict[str, str],
+    output_level: str,
     datatype: str = "anat",
     clinica_order: bool = False,
     name: str = "ds_synthetic_wf",
@@ -193,6 +251,8 @@ def init_ds_synthetic_wf(
         As :func:`init_ds_t1_linear_wf`; the entities are the T1w-ce's (``ce-`` kept).
     model
         The translation model as the sidecar records it (:meth:`.TranslationModel.sidecar`).
+    output_level
+        As :func:`init_ds_t1_linear_wf`: below ``full``, both images as 16-bit integers.
     datatype, clinica_order
         The folder under the session (a CAPS writes ``ce2nce``) and, with ``clinica_order``,
         ``desc`` before ``res`` as Clinica names its cropped image.
@@ -210,6 +270,7 @@ def init_ds_synthetic_wf(
         (``res-1x1x1_desc-flipsd_T1w``).
     """
     workflow = pe.Workflow(name=name)
+    storage = output_policy(output_level).intensity
     inputnode = pe.Node(
         niu.IdentityInterface(fields=["t1w_synthetic", "device", "t1w_flip_sd"]),
         name="inputnode",
@@ -234,6 +295,7 @@ def init_ds_synthetic_wf(
                 "TranslationModel": model,
                 "ProcessingSoftwareVersions": software_versions,
             },
+            storage=storage,
         ),
         name="ds_t1w_synthetic",
         run_without_submitting=True,
@@ -258,6 +320,7 @@ def init_ds_synthetic_wf(
         },
         desc="flipsd",
         suffix="T1w",
+        storage=storage,
     )
     workflow.connect([
         (inputnode, ds_t1w_synthetic, [
@@ -285,6 +348,7 @@ def init_ds_tissues_wf(
     output_dir: str,
     source_entities: dict[str, str],
     sources: list[str],
+    output_level: str,
     desc: str | None = None,
     with_mask: bool = True,
     datatype: str = "anat",
@@ -300,6 +364,9 @@ def init_ds_tissues_wf(
         Naming entities of the image's source T1w.
     sources
         BIDS URIs recorded as ``Sources`` in the sidecars.
+    output_level
+        As :func:`init_ds_t1_linear_wf`: ``standard`` writes the probability maps as 8-bit
+        integers, ``minimal`` none (the label map and the volumes are always written).
     desc
         ``None`` for a real image, ``"synthetic"`` for a synthetic T1w-nce (its maps are named
         ``..._label-GM_desc-synthetic_probseg``).
@@ -335,10 +402,11 @@ def init_ds_tissues_wf(
         connections.append(
             (inputnode, ds_mask, [("mask", "in_file"), ("mask_device", "compute_device")])
         )
-    for tissue in ("GM", "WM", "CSF"):
+    probseg_storage = output_policy(output_level).probseg
+    for tissue in ("GM", "WM", "CSF") if probseg_storage is not None else ():
         ds_probseg = _sink(
             f"ds_{tissue.lower()}_probseg", common=common, metadata=metadata, label=tissue,
-            desc=desc or "", suffix="probseg",
+            desc=desc or "", suffix="probseg", storage=probseg_storage,
         )  # fmt: skip
         connections.append((inputnode, ds_probseg, [(f"{tissue.lower()}_probseg", "in_file")]))
     ds_dseg = _sink("ds_dseg", common=common, metadata=metadata, desc=desc or "", suffix="dseg")

@@ -1,6 +1,6 @@
 """The reports opened in a real browser: Debian's headless Chromium.
 
-For each report: no console message (the reports run no script, so any message is an error),
+For each report: no console message (the only script, the QC ratings, logs nothing),
 every ``<img>`` and ``<object>`` loaded with a non-zero size (checked from a probe page that
 holds the report in a frame), and a screenshot that is not blank. Skipped, with the reason,
 where ``chromium`` is not installed (``make system-deps`` installs it).
@@ -98,3 +98,141 @@ def test_report_loads_in_chromium(derivatives, reports, tmp_path, name):
                      report.as_uri())  # fmt: skip
     assert shot.returncode == 0 and screenshot.stat().st_size > 0, shot.stderr[-2000:]
     _not_blank(screenshot)
+
+
+class _DevTools:
+    """Chromium driven through its DevTools protocol on a pipe (``--remote-debugging-pipe``).
+
+    Messages are JSON, each ended by a NUL byte: Chromium reads them on its file descriptor 3
+    and answers on 4. No port is opened.
+    """
+
+    def __init__(self, profile: Path):
+        import os
+
+        to_chromium, self._to_chromium = os.pipe()
+        self._from_chromium, from_chromium = os.pipe()
+
+        def descriptors() -> None:  # in the child, before exec
+            os.dup2(to_chromium, 3)
+            os.dup2(from_chromium, 4)
+
+        self.process = subprocess.Popen(
+            [CHROMIUM, *FLAGS, "--remote-debugging-pipe", f"--user-data-dir={profile}"],
+            preexec_fn=descriptors, close_fds=False,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        os.close(to_chromium)
+        os.close(from_chromium)
+        self._buffer, self._count = b"", 0
+
+    def send(self, method: str, session: str | None = None, **params) -> dict:
+        import os
+
+        self._count += 1
+        message = {"id": self._count, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_chromium, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._receive()
+            if reply.get("id") == self._count:
+                assert "error" not in reply, reply
+                return reply["result"]
+
+    def _receive(self) -> dict:
+        import os
+        import select
+
+        while b"\0" not in self._buffer:
+            assert select.select([self._from_chromium], [], [], 60)[0], "Chromium is silent"
+            chunk = os.read(self._from_chromium, 1 << 16)
+            assert chunk, "Chromium closed its pipe"
+            self._buffer += chunk
+        message, _, self._buffer = self._buffer.partition(b"\0")
+        return json.loads(message)
+
+    def evaluate(self, session: str, expression: str):
+        result = self.send(
+            "Runtime.evaluate", session, expression=expression, returnByValue=True,
+            awaitPromise=True,
+        )  # fmt: skip
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    def click(self, session: str, selector: str) -> None:
+        """A real mouse click (pressed, released) in the middle of the element."""
+        x, y = self.evaluate(session, f"""(() => {{
+            const element = document.querySelector({json.dumps(selector)});
+            element.scrollIntoView({{block: "center"}});
+            const box = element.getBoundingClientRect();
+            return [box.x + box.width / 2, box.y + box.height / 2];
+        }})()""")  # fmt: skip
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", session, type=kind, x=x, y=y,
+                      button="left", clickCount=1)  # fmt: skip
+
+    def close(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            self.send("Browser.close")
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def test_ratings_are_clicked_and_downloaded_as_a_tsv(derivatives, reports, tmp_path):
+    """Rate two images with the mouse, type a comment, download: the file the group reads."""
+    import time
+
+    from ce2nce_pipeline.group.ratings import RATING_COLUMNS, read_ratings
+
+    report = derivatives / "sub-01.html"
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser = _DevTools(tmp_path / "devtools-profile")
+    try:
+        browser.send("Browser.setDownloadBehavior", behavior="allow",
+                     downloadPath=str(downloads))  # fmt: skip
+        target = browser.send("Target.createTarget", url=report.as_uri())["targetId"]
+        page = browser.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        deadline = time.monotonic() + 60
+        # A new tab holds about:blank, already "complete", until the report's navigation commits.
+        uri = json.dumps(report.as_uri())
+        loaded = f'document.readyState === "complete" && location.href === {uri}'
+        while not browser.evaluate(page, loaded):
+            assert time.monotonic() < deadline, "the report did not load"
+            time.sleep(0.2)
+        forms = browser.evaluate(
+            page, "[...document.querySelectorAll('fieldset.qc-rating')]"
+            ".map(f => f.getAttribute('data-image'))",
+        )  # fmt: skip
+        nce = next(name for name in forms if "_ce-" not in name)
+        synthetic = next(name for name in forms if "desc-synthetic_T1w" in name)
+        browser.click(page, f'fieldset[data-image="{nce}"] input[value="good"]')
+        browser.click(page, f'fieldset[data-image="{synthetic}"] input[value="uncertain"]')
+        browser.click(page, f'fieldset[data-image="{synthetic}"] input[value="bad"]')
+        browser.click(page, f'fieldset[data-image="{synthetic}"] input.qc-comment')
+        browser.send("Input.insertText", page, text="sinus left\tin place")
+        browser.click(page, "#qc-ratings-download")
+        saved = downloads / "sub-01_qc-ratings.tsv"
+        while not saved.is_file():
+            assert time.monotonic() < deadline, f"nothing downloaded: {list(downloads.iterdir())}"
+            time.sleep(0.2)
+        status = browser.evaluate(page, "document.getElementById('qc-ratings-status').textContent")
+    finally:
+        browser.close()
+    lines = saved.read_text(encoding="utf-8").splitlines()
+    assert lines[0].split("\t") == list(RATING_COLUMNS)
+    rows = {line.split("\t")[1]: line.split("\t") for line in lines[1:]}
+    assert set(rows) == set(forms) and len(forms) >= 3  # nce, ce and synthetic of sub-01
+    assert rows[nce] == ["sub-01", nce, "good", ""]
+    assert rows[synthetic] == ["sub-01", synthetic, "bad", "sinus left in place"]
+    assert {row[2] for name, row in rows.items() if name not in (nce, synthetic)} == {"n/a"}
+    assert status == f"2 of {len(forms)} image(s) rated, saved as sub-01_qc-ratings.tsv"
+    ratings = read_ratings([saved])  # what the group level reads
+    rated = ratings[synthetic]
+    assert (rated.rating, rated.comment) == ("bad", "sinus left in place")

@@ -24,6 +24,10 @@ th { background: #eef2f7; }
 pre { white-space: pre-wrap; background: #f7f7f7; padding: 0.6em; font-size: 0.85em; max-width: 80em; }
 details { margin: 0.4em 0; }
 .boiler-html, .boiler-md { max-width: 80em; }
+.qc-rating { border: 1px solid #0b5394; margin: 0.4em 0; padding: 0.4em 0.8em; }
+.qc-rating legend { font-family: monospace; font-size: 0.9em; }
+.qc-choice { margin-right: 1.2em; }
+.qc-download { background: #eef2f7; border-left: 4px solid #0b5394; padding: 0.4em 0.8em; }
 </style>
 {% for hh in header %}
 {{ hh }}
@@ -58,5 +62,40 @@ details { margin: 0.4em 0; }
 {{ ff }}
 {% endfor %}
 </main>
+<script>
+/* QC ratings: every rating form of the page as a TSV the browser downloads (no network). */
+(function () {
+  "use strict";
+  var button = document.getElementById("qc-ratings-download");
+  if (!button) { return; }
+  function clean(text) { return text.replace(/[\t\r\n]+/g, " ").trim(); }
+  function ratingsTsv() {
+    var lines = ["participant_id\timage\trating\tcomment"];
+    var forms = document.querySelectorAll("fieldset.qc-rating");
+    var rated = 0;
+    for (var i = 0; i < forms.length; i++) {
+      var chosen = forms[i].querySelector("input[type=radio]:checked");
+      var comment = forms[i].querySelector("input.qc-comment");
+      if (chosen) { rated += 1; }
+      lines.push([forms[i].getAttribute("data-participant"), forms[i].getAttribute("data-image"),
+                  chosen ? chosen.value : "n/a", clean(comment ? comment.value : "")].join("\t"));
+    }
+    return {text: lines.join("\n") + "\n", rated: rated, total: forms.length};
+  }
+  button.addEventListener("click", function () {
+    var ratings = ratingsTsv();
+    var blob = new Blob([ratings.text], {type: "text/tab-separated-values"});
+    var link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = button.getAttribute("data-filename");
+    document.body.appendChild(link);
+    link.click();
+    document.body.removeChild(link);
+    setTimeout(function () { URL.revokeObjectURL(link.href); }, 60000);
+    document.getElementById("qc-ratings-status").textContent =
+      ratings.rated + " of " + ratings.total + " image(s) rated, saved as " + link.download;
+  });
+}());
+</script>
 </body>
 </html>
