@@ -63,6 +63,7 @@ def test_both_t1_linear_sidecars_carry_the_probability(template_file, tmp_path):
         source_entities={"subject": "01", "session": "M000"},
         source_relpath="sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz",
         software_versions={"ce2nce": "test"},
+        output_level="full",
     )
     gadolinium_wf.inputs.inputnode.t1w_crop = str(template_file)
     ds_wf.inputs.inputnode.t1w_crop = str(template_file)
