@@ -392,8 +392,9 @@ def test_sidecars_and_dataset_description(run):
     assert 0.0 <= sidecar["GadoliniumProbability"] < 0.5
     assert sidecar["GadoliniumDetection"]["ContrastMismatch"] is False
     ce = f"sub-01/ses-M000/anat/sub-01_ses-M000_ce-gadolinium_{SPACE}_res-1x1x1"
-    for desc in ("_desc-Crop", ""):
-        detection = json.loads((out / f"{ce}{desc}_T1w.json").read_text())
+    # The uncropped image is written at the full output level only.
+    for root, desc in ((out, "_desc-Crop"), (run["levels"]["full"][0], "")):
+        detection = json.loads((root / f"{ce}{desc}_T1w.json").read_text())
         assert detection["GadoliniumDetection"]["Label"] == "ce"
         assert detection["GadoliniumDetection"]["ContrastMismatch"] is True
 
