@@ -1,4 +1,10 @@
-"""The settings of one run, as one typed, frozen object written to TOML with every run."""
+"""The settings of one run, as one typed, frozen object written to TOML with every run.
+
+Each setting's choices are a ``Literal`` type next to the science that owns them (the brain
+mask backends in :mod:`.science.brain_mask`, ...); each setting's default is written once, on
+:class:`RunConfig` (read it as ``RunConfig.mask_backend``): the command line, the Clinica
+pipeline and the graphs take their defaults from there.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from .science.brain_mask import MaskBackend
+from .science.gadolinium import ContrastFrom
+from .science.grids import OutputResampling
+from .science.segmentation import SegBackend
+from .science.t1_linear import DEFAULT_REGISTRATION, Registration
+
 AnalysisLevel = Literal["participant", "group"]
 Plugin = Literal["MultiProc", "Linear", "SLURM", "SLURMGraph", "SGE"]
-MaskBackend = Literal["template", "deepbet", "hdbet"]
-SegBackend = Literal["ants", "spm"]
-OutputResampling = Literal["round-trip", "keep-detail"]
-#: Affine registration schedules of t1-linear (``science.t1_linear.REGISTRATION_SCHEDULES``).
-Registration = Literal["fast", "clinica"]
-#: What decides which images are contrast-enhanced (``science.gadolinium.CONTRAST_SOURCES``).
-ContrastFrom = Literal["labels", "both"]
 #: What a participant run writes of each image (docs/outputs.md#output-levels).
 OutputLevel = Literal["minimal", "standard", "full"]
-DEFAULT_OUTPUT_LEVEL: OutputLevel = "standard"
 
 #: nipype plugins a run may use.
 PLUGINS: tuple[str, ...] = get_args(Plugin)
@@ -62,14 +66,15 @@ class RunConfig:
     plugin: Plugin = "MultiProc"
     plugin_args: dict[str, Any] = field(default_factory=dict)
     model: Path | None = None
-    #: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    #: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; ``auto`` is resolved once, before the graph
+    #: is built (:func:`~.workflows.prepare.prepare_run`).
     device: str = "auto"
     #: None: the checkpoint's recorded choice.
     output_resampling: OutputResampling | None = None
     mask_backend: MaskBackend = "hdbet"
     seg_backend: SegBackend = "ants"
     #: t1-linear's affine registration schedule (docs/t1_linear.md).
-    registration: Registration = "fast"
+    registration: Registration = DEFAULT_REGISTRATION
     #: ``labels``: the BIDS metadata; ``both``: also unlabelled images the gadolinium detector
     #: is confident about (docs/gadolinium_detector.md).
     contrast_from: ContrastFrom = "labels"
@@ -78,7 +83,7 @@ class RunConfig:
     #: ``minimal``: what the group level and the reports read, intensities as 16-bit integers;
     #: ``standard``: also the tissue probability maps, as 8-bit integers; ``full``: every image
     #: as computed (float32), the uncropped t1-linear image included.
-    output_level: OutputLevel = DEFAULT_OUTPUT_LEVEL
+    output_level: OutputLevel = "standard"
     group_by: str | None = None
     #: Group level: ratings files downloaded from the participant reports; the images rated
     #: bad are left out of the statistics (docs/group.md#qc-ratings).
@@ -147,73 +152,3 @@ class RunConfig:
             # run (the CLI loads the checkpoint): a forked pool deadlocks.
             args.setdefault("mp_context", "forkserver")
         return {"plugin": self.plugin, "plugin_args": args}
-
-
-@dataclass(frozen=True)
-class TranslationModel:
-    """A checked translation checkpoint, as the graph runs it and the sidecars record it.
-
-    Attributes
-    ----------
-    checkpoint
-        The checkpoint folder.
-    architecture
-        Registry name of the network (e.g. ``res_unet``).
-    weights_sha256
-        Digest of the weights file.
-    normalisation
-        Intensity normalisation of the network input (``min-max`` or ``white-matter``).
-    network_grid
-        The network's input grid, e.g. ``"128x128x128"``.
-    output_resampling
-        How the output comes back to the t1-linear grid.
-    name
-        Name of a model shipped with ce2nce; ``None`` otherwise (the sidecar's ``Model`` is then
-        the checkpoint folder's name, and ``Checkpoint`` its path).
-    """
-
-    checkpoint: Path
-    architecture: str
-    weights_sha256: str
-    normalisation: str = "min-max"
-    network_grid: str = "128x128x128"
-    output_resampling: OutputResampling = "round-trip"
-    name: str | None = None
-
-    @property
-    def model_name(self) -> str:
-        """The shipped model's name, or the checkpoint folder's name."""
-        return self.name or self.checkpoint.name
-
-    def checkpoint_reference(self) -> str | None:
-        """Where the checkpoint is, as a table that travels records it.
-
-        ``None`` for the shipped model (its name and digest say it all); else the folder,
-        relative to the working directory when it lies under it, absolute otherwise.
-        """
-        if self.name:
-            return None
-        folder = Path(self.checkpoint).absolute()
-        try:
-            return folder.relative_to(Path.cwd()).as_posix()
-        except ValueError:
-            return str(folder)
-
-    def sidecar(self) -> dict[str, str]:
-        """The ``TranslationModel`` entry of a synthetic image's sidecar.
-
-        The model is named by its name and weights digest; the checkpoint's path is recorded
-        only for a model that is not the shipped one (:meth:`checkpoint_reference`).
-        """
-        reference = self.checkpoint_reference()
-        return (
-            {"Model": self.model_name}
-            | ({"Checkpoint": reference} if reference is not None else {})
-            | {
-                "Architecture": self.architecture,
-                "WeightsSha256": self.weights_sha256,
-                "IntensityNormalisation": self.normalisation,
-                "NetworkGrid": self.network_grid,
-                "OutputResampling": self.output_resampling,
-            }
-        )

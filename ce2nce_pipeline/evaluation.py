@@ -49,13 +49,8 @@ from .science.enhancement_removal import (
 )
 from .science.metrics import image_similarity
 from .science.statistics import DEFAULT_ALPHA, paired_ttests, summarize, summary_table
-from .training.datasets import (
-    ImagePair,
-    load_brain_mask,
-    load_pairs,
-    load_volume,
-    normalise_split,
-)
+from .training.datasets import load_brain_mask, load_volume
+from .training.pairs import ImagePair, load_pairs, normalise_split
 from .training.settings import (
     ConfigError,
     build_dataclass,

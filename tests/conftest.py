@@ -108,3 +108,39 @@ def tree_checksums(root: Path) -> dict[str, str]:
         for path in sorted(root.rglob("*"))
         if path.is_file()
     }
+
+
+def fake_translation_model(checkpoint: Path, **fields):
+    """A translation model as a graph takes it, for graphs that are built but not run.
+
+    Its weights digest is zeros; ``fields`` override the other settings (architecture
+    ``res_unet``, ``white-matter`` normalisation, 128³ grid, ``keep-detail``).
+    """
+    from ce2nce_pipeline.models.translation import TranslationModel
+
+    settings = {
+        "architecture": "res_unet",
+        "weights_sha256": "0" * 64,
+        "normalisation": "white-matter",
+        "network_grid": "128x128x128",
+        "output_resampling": "keep-detail",
+    }
+    return TranslationModel(checkpoint=Path(checkpoint), **(settings | fields))
+
+
+def session_images(folder: Path, *, subject: str = "01", session: str | None = "M000"):
+    """A T1w-nce and a T1w-ce of one session (files under ``folder``, not read)."""
+    from ce2nce_pipeline.bids import T1wImage
+
+    prefix = f"sub-{subject}" + (f"/ses-{session}" if session else "")
+    stem = f"sub-{subject}" + (f"_ses-{session}" if session else "")
+    entities = {"subject": subject} | ({"session": session} if session else {})
+    return [
+        T1wImage(folder / "a.nii.gz", f"{prefix}/anat/{stem}_T1w.nii.gz", entities),
+        T1wImage(
+            folder / "b.nii.gz",
+            f"{prefix}/anat/{stem}_ce-gadolinium_T1w.nii.gz",
+            entities | {"ceagent": "gadolinium"},
+            contrast_agent="gadolinium",
+        ),
+    ]

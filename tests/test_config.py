@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ce2nce_pipeline.config import RunConfig, TranslationModel
+from ce2nce_pipeline.config import RunConfig
+from ce2nce_pipeline.models.translation import TranslationModel
 
 
 def _config(**settings) -> RunConfig:

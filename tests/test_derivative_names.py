@@ -8,30 +8,15 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from ce2nce_pipeline.bids import T1wImage
 from ce2nce_pipeline.bids_validation import validate_dataset, validator_executable
-from ce2nce_pipeline.config import TranslationModel
 from ce2nce_pipeline.derivatives import BIDSIGNORE, write_dataset_description
 from ce2nce_pipeline.interfaces.bids_sink import DerivativesDataSink
-from ce2nce_pipeline.workflows.base import init_single_subject_wf
+from ce2nce_pipeline.workflows.base import SubjectSettings, init_single_subject_wf
+from ce2nce_pipeline.workflows.outputs import OutputLayout
+
+from .conftest import fake_translation_model, session_images
 
 SPACE = "space-MNI152NLin2009cSym"
-
-
-def _images(tmp_path):
-    return [
-        T1wImage(
-            tmp_path / "a.nii.gz",
-            "sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz",
-            {"subject": "01", "session": "M000"},
-        ),
-        T1wImage(
-            tmp_path / "b.nii.gz",
-            "sub-01/ses-M000/anat/sub-01_ses-M000_ce-gadolinium_T1w.nii.gz",
-            {"subject": "01", "session": "M000", "ceagent": "gadolinium"},
-            contrast_agent="gadolinium",
-        ),
-    ]
 
 
 def _inputs(tmp_path):
@@ -58,22 +43,15 @@ def written(request, tmp_path_factory):
     level = request.param
     tmp_path = tmp_path_factory.mktemp(f"names_{level}")
     out = tmp_path / "out"
-    model = TranslationModel(
-        checkpoint=tmp_path,
-        architecture="res_unet",
-        weights_sha256="0" * 64,
-        normalisation="white-matter",
-        network_grid="128x128x128",
-        output_resampling="keep-detail",
-    )
-    workflow = init_single_subject_wf(
-        subject="01",
-        images=_images(tmp_path),
-        output_dir=str(out),
+    settings = SubjectSettings(
+        layout=OutputLayout(output_dir=str(out)),
         software_versions={"ce2nce": "test"},
-        translation=model,
+        translation=fake_translation_model(tmp_path),
         mask_backend="template",
         output_level=level,
+    )
+    workflow = init_single_subject_wf(
+        subject="01", images=session_images(tmp_path), settings=settings
     )
     special, image = _inputs(tmp_path)
     sinks = [

@@ -11,11 +11,11 @@ import json
 import pytest
 import torch
 
-from ce2nce_pipeline.cli.participant import resolve_environment
 from ce2nce_pipeline.config import RunConfig
 from ce2nce_pipeline.errors import InvalidInputError
 from ce2nce_pipeline.interfaces.bids_sink import DerivativesDataSink
 from ce2nce_pipeline.science.devices import cuda_unavailable_reason, resolve_device_or_cpu
+from ce2nce_pipeline.workflows.prepare import resolve_environment
 
 HAS_GPU = torch.cuda.is_available()
 

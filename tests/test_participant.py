@@ -352,7 +352,7 @@ def test_tampered_model_is_refused_before_any_work(tmp_path, colin27_tiny, check
 
 
 def test_ce_images_with_translation_off_are_announced_in_one_line(tmp_path, capsys):
-    from ce2nce_pipeline.cli.participant import check_translation_model
+    from ce2nce_pipeline.workflows.prepare import check_translation_model
 
     config = RunConfig(tmp_path, tmp_path / "out", "participant")
     assert check_translation_model(config, n_ce=2) is None

@@ -1,6 +1,7 @@
 """``ce2nce BIDS_DIR OUTPUT_DIR group [--group-by COLUMN]``: the group level's face.
 
-The work is :func:`ce2nce_pipeline.group.run.run_group_level` (docs/group.md).
+The work is :func:`ce2nce_pipeline.group.run.run_group_level` (docs/group.md); the group report,
+which reads the tables it writes, is asked for here, after it.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from ..config import RunConfig
 from ..group.run import run_group_level
 from ..group.validation import ValidationOptions
+from ..reports.build import reports_after_run
 
 
 def run_group(
@@ -28,7 +30,7 @@ def run_group(
     options : ValidationOptions, optional
         Statistical conventions.
     """
-    return run_group_level(
+    code = run_group_level(
         config.output_dir,
         config.bids_dir,
         participant_labels=config.participant_labels,
@@ -37,3 +39,11 @@ def run_group(
         options=options,
         qc_ratings=config.qc_ratings,
     )
+    reports_after_run(
+        config.output_dir,
+        prefix="ce2nce group",
+        participant_labels=config.participant_labels,
+        session_labels=config.session_labels,
+        subjects=False,
+    )
+    return code

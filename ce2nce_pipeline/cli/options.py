@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import get_args
 
 from .. import __version__
-from ..config import DEFAULT_OUTPUT_LEVEL, PLUGINS, AnalysisLevel, OutputLevel, OutputResampling
-from ..science.brain_mask import DEFAULT_MASK_BACKEND, MASK_BACKENDS
-from ..science.segmentation import DEFAULT_SEG_BACKEND, SEG_BACKENDS
-from ..science.t1_linear import DEFAULT_REGISTRATION, REGISTRATION_SCHEDULES
+from ..config import PLUGINS, AnalysisLevel, OutputLevel, RunConfig
+from ..science.brain_mask import MASK_BACKENDS
+from ..science.gadolinium import CONTRAST_SOURCES
+from ..science.grids import OUTPUT_RESAMPLINGS
+from ..science.segmentation import SEG_BACKENDS
+from ..science.t1_linear import REGISTRATION_SCHEDULES
 from .arguments import OneLineParser
 
 
@@ -111,11 +113,18 @@ def build_parser() -> OneLineParser:
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Where and how the graph runs: work folder, processes, threads, nipype plugin."""
     parser.add_argument("-w", "--work-dir", type=Path, help="nipype work dir (re-runs resume)")
-    parser.add_argument("--nprocs", "--n-cpus", type=int, default=1, help="parallel processes")
     parser.add_argument(
-        "--omp-nthreads", type=int, default=1, help="threads per process (ITK, torch)"
+        "--nprocs", "--n-cpus", type=int, default=RunConfig.nprocs, help="parallel processes"
     )
-    parser.add_argument("--plugin", choices=PLUGINS, default="MultiProc", help="nipype plugin")
+    parser.add_argument(
+        "--omp-nthreads",
+        type=int,
+        default=RunConfig.omp_nthreads,
+        help="threads per process (ITK, torch)",
+    )
+    parser.add_argument(
+        "--plugin", choices=PLUGINS, default=RunConfig.plugin, help="nipype plugin"
+    )
     parser.add_argument(
         "--plugin-args", default="{}", metavar="JSON", help="plugin arguments as a JSON object"
     )
@@ -137,39 +146,42 @@ def _add_processing_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--output-resampling",
-        choices=sorted(get_args(OutputResampling)),
+        choices=sorted(OUTPUT_RESAMPLINGS),
         help="how a network on a coarser grid than the t1-linear one returns its output: "
         "keep-detail (its change applied to the full-resolution T1w-ce) or round-trip (the "
         "paper: the output resampled, finer detail lost); default: what the checkpoint records",
     )
     parser.add_argument(
-        "--device", default="auto", help="where the translation runs: auto (default), cpu, cuda"
+        "--device",
+        default=RunConfig.device,
+        help=f"where the translation runs: auto, cpu, cuda (default {RunConfig.device})",
     )
     parser.add_argument(
         "--mask-backend",
         choices=MASK_BACKENDS,
-        default=DEFAULT_MASK_BACKEND,
-        help=f"brain masking (default {DEFAULT_MASK_BACKEND}; see docs/segmentation.md)",
+        default=RunConfig.mask_backend,
+        help=f"brain masking (default {RunConfig.mask_backend}; see docs/segmentation.md)",
     )
     parser.add_argument(
         "--seg-backend",
         choices=SEG_BACKENDS,
-        default=DEFAULT_SEG_BACKEND,
-        help=f"tissue segmentation (default {DEFAULT_SEG_BACKEND}; spm needs SPM12 + MCR)",
+        default=RunConfig.seg_backend,
+        help=f"tissue segmentation (default {RunConfig.seg_backend}; spm needs SPM12 + MCR)",
     )
     parser.add_argument(
         "--registration",
         choices=REGISTRATION_SCHEDULES,
-        default=DEFAULT_REGISTRATION,
-        help=f"t1-linear's affine registration schedule (default {DEFAULT_REGISTRATION}: "
+        default=RunConfig.registration,
+        help=f"t1-linear's affine registration schedule (default {RunConfig.registration}: "
         "Clinica's stages on fewer levels, about half the CPU time; clinica: "
         "antsRegistrationSyNQuick[a] exactly; see docs/t1_linear.md)",
     )
     parser.add_argument(
         "--contrast-from",
-        choices=("labels", "both"),
-        default="labels",
-        help="which T1w images are contrast-enhanced and translated (default labels: the ce- "
+        choices=CONTRAST_SOURCES,
+        default=RunConfig.contrast_from,
+        help=f"which T1w images are contrast-enhanced and translated (default "
+        f"{RunConfig.contrast_from}; labels: the ce- "
         "entity or ContrastBolusIngredient; both: also an unlabelled image whose gadolinium "
         "probability is at least 0.9, said in one line per image and recorded in its sidecar, "
         "at the cost of running t1-linear on unlabelled images once more before the graph; "
@@ -178,8 +190,8 @@ def _add_processing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output-level",
         choices=get_args(OutputLevel),
-        default=DEFAULT_OUTPUT_LEVEL,
-        help=f"what is written of each image (default {DEFAULT_OUTPUT_LEVEL}): minimal (what "
+        default=RunConfig.output_level,
+        help=f"what is written of each image (default {RunConfig.output_level}): minimal (what "
         "the group level and the reports read; intensities as 16-bit integers with a scale "
         "factor), standard (also the tissue probability maps, as 8-bit integers), full (every "
         "image as computed, float32, and the uncropped t1-linear image); see docs/outputs.md",

@@ -16,15 +16,13 @@ from clinica import option
 from clinica.pipelines import cli_param
 from clinica.pipelines.engine import clinica_pipeline
 
-from ..config import MaskBackend, OutputResampling, Registration, SegBackend
+from ..config import RunConfig
+from ..science.brain_mask import MASK_BACKENDS
+from ..science.grids import OUTPUT_RESAMPLINGS
+from ..science.segmentation import SEG_BACKENDS
+from ..science.t1_linear import REGISTRATION_SCHEDULES
 
 PIPELINE_NAME = "ce2nce"
-
-
-def _choices(literal) -> click.Choice:
-    from typing import get_args
-
-    return click.Choice(get_args(literal))
 
 
 @clinica_pipeline
@@ -42,24 +40,27 @@ def _choices(literal) -> click.Choice:
 )
 @cli_param.option_group.option(
     "--output-resampling",
-    type=_choices(OutputResampling),
+    type=click.Choice(OUTPUT_RESAMPLINGS),
     help="How a network on a coarser grid returns its output. Default: the checkpoint's.",
 )
 @cli_param.option_group.option(
-    "--mask-backend", type=_choices(MaskBackend), default="hdbet", show_default=True,
+    "--mask-backend", type=click.Choice(MASK_BACKENDS), default=RunConfig.mask_backend,
+    show_default=True,
     help="Brain masking.",
 )  # fmt: skip
 @cli_param.option_group.option(
-    "--seg-backend", type=_choices(SegBackend), default="ants", show_default=True,
+    "--seg-backend", type=click.Choice(SEG_BACKENDS), default=RunConfig.seg_backend,
+    show_default=True,
     help="Tissue segmentation (spm needs SPM12 and the MCR).",
 )  # fmt: skip
 @cli_param.option_group.option(
-    "--registration", type=_choices(Registration), default="fast", show_default=True,
+    "--registration", type=click.Choice(REGISTRATION_SCHEDULES),
+    default=RunConfig.registration, show_default=True,
     help="t1-linear's affine registration: fast (Clinica's stages on fewer levels) or "
     "clinica (antsRegistrationSyNQuick[a] exactly).",
 )  # fmt: skip
 @cli_param.option_group.option(
-    "--device", default="auto", show_default=True, help="Where the translation runs: "
+    "--device", default=RunConfig.device, show_default=True, help="Where the translation runs: "
     "auto, cpu, cuda or cuda:N.",
 )  # fmt: skip
 @cli_param.option_group.option(
@@ -79,10 +80,10 @@ def cli(
     model: str | None = None,
     no_translation: bool = False,
     output_resampling: str | None = None,
-    mask_backend: str = "hdbet",
-    seg_backend: str = "ants",
-    registration: str = "fast",
-    device: str = "auto",
+    mask_backend: str = RunConfig.mask_backend,
+    seg_backend: str = RunConfig.seg_backend,
+    registration: str = RunConfig.registration,
+    device: str = RunConfig.device,
     bids_filter_file: str | None = None,
     subjects_sessions_tsv: str | None = None,
     working_directory: str | None = None,

@@ -16,19 +16,7 @@ from ..console import say
 from ..errors import InvalidInputError
 from ..image_checks import check_t1w
 from .caps import CapsImage, ce2nce_done_marks, check_caps_folder, check_sessions, reusable_crop
-
-#: Pipeline parameters and their defaults (the command line's options).
-DEFAULT_PARAMETERS: dict[str, object] = {
-    "model": "default",  # a checkpoint folder, "default" (the shipped model) or None (none)
-    "output_resampling": None,
-    "mask_backend": "hdbet",
-    "seg_backend": "ants",
-    "registration": "fast",  # t1-linear's affine schedule: "fast" or "clinica"
-    "device": "auto",
-    "omp_nthreads": 1,
-    # A JSON file choosing the T1w images (fMRIPrep's format, queries t1w and t1w_ce), or None.
-    "bids_filter_file": None,
-}
+from .settings import DEFAULT_PARAMETERS
 
 
 class Ce2nce(Pipeline):
@@ -203,22 +191,20 @@ class Ce2nce(Pipeline):
     def _settings(self):
         """Model, backends and device checked once, as ``ce2nce ... participant`` does."""
         from ..derivatives import software_versions
-        from .graph import CapsSettings
-        from .settings import environment, run_config, translation_model
+        from ..workflows.base import SubjectSettings
+        from ..workflows.prepare import prepare_run
+        from .graph import caps_layout
+        from .settings import run_config
 
         config = run_config(self.bids_directory, self.caps_directory, self.parameters)
         n_ce = sum(
             item.image.is_contrast_enhanced for items in self._items.values() for item in items
         )
-        return CapsSettings(
-            caps_dir=str(self.caps_directory),
+        return SubjectSettings.from_config(
+            config,
+            layout=caps_layout(self.caps_directory),
             software_versions=software_versions(),
-            translation=translation_model(config, n_ce),
-            mask_backend=config.mask_backend,
-            seg_backend=config.seg_backend,
-            registration=config.registration,
-            environment=environment(config),
-            omp_nthreads=config.omp_nthreads,
+            prepared=prepare_run(config, n_ce),
         )
 
     def run(self, plugin=None, plugin_args=None, update_hash=False, bypass_check=False):

@@ -1,16 +1,30 @@
-"""The translation model and the machine's tools of a CAPS run, found once before any work."""
+"""The pipeline's parameters, and the run's settings of a CAPS run, found once before any work."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import RunConfig, TranslationModel
-from ..workflows.base import RunEnvironment
+from ..config import RunConfig
+
+#: Pipeline parameters and their defaults (the command line's options), from ``RunConfig``.
+DEFAULT_PARAMETERS: dict[str, object] = {
+    "model": "default",  # a checkpoint folder, "default" (the shipped model) or None (none)
+    "output_resampling": RunConfig.output_resampling,
+    "mask_backend": RunConfig.mask_backend,
+    "seg_backend": RunConfig.seg_backend,
+    "registration": RunConfig.registration,  # t1-linear's affine schedule
+    "device": RunConfig.device,
+    "omp_nthreads": RunConfig.omp_nthreads,
+    # A JSON file choosing the T1w images (fMRIPrep's format, queries t1w and t1w_ce), or None.
+    "bids_filter_file": None,
+}
 
 
 def run_config(bids_dir: Path, caps_dir: Path, parameters: dict) -> RunConfig:
-    """The run settings ce2nce's participant level would have for these pipeline parameters."""
+    """The run settings ce2nce's participant level would have for these pipeline parameters
+    (at the CAPS's output level)."""
     from ..models.default import default_model_path
+    from .graph import CAPS_OUTPUT_LEVEL
 
     model = parameters["model"]
     if model == "default":
@@ -26,18 +40,5 @@ def run_config(bids_dir: Path, caps_dir: Path, parameters: dict) -> RunConfig:
         registration=parameters["registration"],
         device=parameters["device"],
         omp_nthreads=int(parameters["omp_nthreads"]),
+        output_level=CAPS_OUTPUT_LEVEL,
     )
-
-
-def translation_model(config: RunConfig, n_ce: int) -> TranslationModel | None:
-    """The checked checkpoint, or ``None`` without one (as ``ce2nce ... participant``)."""
-    from ..cli.participant import check_translation_model
-
-    return check_translation_model(config, n_ce)
-
-
-def environment(config: RunConfig) -> RunEnvironment:
-    """Backends, SPM and the networks' device, checked (one line when missing)."""
-    from ..cli.participant import resolve_environment
-
-    return resolve_environment(config)

@@ -185,12 +185,6 @@ def run_group_level(
     for problem in problems:
         logger.info(problem)  # shown once, by the line below
         _say(f"warning: {problem}")
-    from ..reports.build import reports_after_run  # the reports read the group tables
-
-    reports_after_run(
-        output_dir, prefix="ce2nce group", participant_labels=participant_labels,
-        session_labels=session_labels, subjects=False,
-    )  # fmt: skip
     _say(
         f"{len(features)} session(s) in features.tsv, {len(result.pairs)} ce/nce pair(s) "
         f"validated, {len(written)} file(s) written under {root}"

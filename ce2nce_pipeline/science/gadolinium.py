@@ -39,18 +39,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
-from .intensity import white_matter_region
-from .resampling import T1_LINEAR_SHAPE
+from .grids import T1_LINEAR_SHAPE
 
 __all__ = [
     "CONFIDENT_PROBABILITY",
     "CONTRAST_SOURCES",
+    "ContrastFrom",
     "FEATURES",
     "MIN_TEMPLATE_CORRELATION",
     "GadoliniumDetector",
@@ -119,6 +119,7 @@ def _coarse(data: NDArray[np.floating]) -> NDArray[np.float32]:
 
 @lru_cache(maxsize=1)
 def _regions() -> _Regions:
+    from .intensity import white_matter_region  # torch: loaded with the detector, not its choices
     from .templates import (
         CROP_AFFINE,
         CROP_SHAPE,
@@ -394,7 +395,8 @@ def detection_metadata(
 #: How the participant level decides which images to translate (``--contrast-from``):
 #: ``labels`` (the BIDS metadata only) or ``both`` (the labels, and an unlabelled image the
 #: detector is confident about).
-CONTRAST_SOURCES: tuple[str, ...] = ("labels", "both")
+ContrastFrom = Literal["labels", "both"]
+CONTRAST_SOURCES: tuple[str, ...] = get_args(ContrastFrom)
 #: With ``--contrast-from both``, an unlabelled image is treated as contrast-enhanced from this
 #: probability on. On the training and validation images every image at or above it was
 #: contrast-enhanced but one real T1w-nce (sub-TCIA03265, 0.98); the faint low-quality simulated

@@ -27,18 +27,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar, get_args
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import OutputResampling
+from .grids import (
+    NETWORK_SHAPE,
+    OUTPUT_RESAMPLINGS,
+    RESAMPLING,
+    T1_LINEAR_SHAPE,
+    OutputResampling,
+)
 
 __all__ = [
     "NETWORK_SHAPE",
     "RESAMPLING",
     "OUTPUT_RESAMPLINGS",
+    "OutputResampling",
     "SIZE_MULTIPLE",
     "T1_LINEAR_SHAPE",
     "MinMaxParams",
@@ -56,17 +63,6 @@ __all__ = [
     "to_t1_linear_grid",
 ]
 
-#: Shape of a Clinica ``t1-linear`` image (box [12:181, 13:221, 0:179] of MNI152NLin2009cSym 1 mm).
-T1_LINEAR_SHAPE: tuple[int, int, int] = (169, 208, 179)
-#: Shape of the volumes the networks see.
-NETWORK_SHAPE: tuple[int, int, int] = (128, 128, 128)
-#: How volumes are moved between the two grids; recorded verbatim in checkpoints.
-RESAMPLING: dict[str, object] = {
-    "method": "trilinear",
-    "align_corners": False,
-    "antialias": False,
-    "implementation": "torch.nn.functional.interpolate",
-}
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -320,11 +316,6 @@ def network_round_trip(volume: ArrayT, shape: tuple[int, int, int] = NETWORK_SHA
     """
     original = tuple(int(s) for s in np.shape(volume)[-3:])
     return resample_to_shape(resample_to_shape(volume, shape), original)
-
-
-#: How a network output on a coarser grid comes back to the input grid: ``"round-trip"`` (the
-#: paper: the output resampled) or ``"keep-detail"`` (:func:`keep_detail`).
-OUTPUT_RESAMPLINGS: tuple[str, ...] = get_args(OutputResampling)
 
 
 def keep_detail(volume: ArrayT, round_trip_input: ArrayT, round_trip_output: ArrayT) -> ArrayT:

@@ -29,13 +29,12 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 import nibabel as nib
 import numpy as np
 from numpy.typing import NDArray
 
-from ..config import SegBackend
 from ..errors import BackendUnavailableError
 from .brain_mask import check_t1_linear_grid, template_brain_mask
 from .templates import tissue_priors
@@ -43,10 +42,10 @@ from .volumes import LABELS, TissueVolumes, max_probability_labels, tissue_volum
 
 logger = logging.getLogger(__name__)
 
-#: Backends of the tissue segmentation stage.
+#: Backends of the tissue segmentation stage: ``ants`` runs offline with the base install,
+#: ``spm`` needs SPM12 and the MCR. The run's default is ``RunConfig.seg_backend``.
+SegBackend = Literal["ants", "spm"]
 SEG_BACKENDS: tuple[str, ...] = get_args(SegBackend)
-#: The backend that runs offline with the base install.
-DEFAULT_SEG_BACKEND = "ants"
 #: Tissue order of the probability maps and of the labels (see ``volumes.LABELS``).
 TISSUES: tuple[str, ...] = ("GM", "WM", "CSF")
 #: Long names of the labels, for the BIDS ``dseg.tsv`` lookup table.

@@ -33,7 +33,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import nibabel as nib
 import numpy as np
@@ -51,7 +51,8 @@ N4_PARAMETERS: dict[str, Any] = {
 #: Registration of Clinica's t1-linear: antsRegistrationSyNQuick.sh with transform "a".
 REGISTRATION_TRANSFORM = "antsRegistrationSyNQuick[a]"
 #: Registration schedules: Clinica's exactly, or its two stages with fewer levels.
-REGISTRATION_SCHEDULES: tuple[str, ...] = ("fast", "clinica")
+Registration = Literal["fast", "clinica"]
+REGISTRATION_SCHEDULES: tuple[str, ...] = get_args(Registration)
 #: Iterations, shrink factors and smoothing of the rigid and affine stages of ``fast``.
 FAST_LEVELS: tuple[tuple[str, str, str], tuple[str, str, str]] = (
     ("1000x500", "8x4", "3x2mm"),
@@ -63,8 +64,9 @@ SEARCH_PITCHES: tuple[float, ...] = (30.0, -30.0, 15.0, -15.0)
 #: Iterations, shrink factors and smoothing (mm) of the rigid alignment of a T1w-ce to the
 #: T1w-nce of its session (:func:`align_to_pair_reference`).
 PAIR_LEVELS: tuple[str, str, str] = ("100x50x20", "4x2x1", "2x1x0mm")
-#: The default schedule (within 1 mm RMS of ``clinica`` on every head measured).
-DEFAULT_REGISTRATION = "fast"
+#: The default schedule (within 1 mm RMS of ``clinica`` on every head measured); also the run's
+#: default (``RunConfig.registration``).
+DEFAULT_REGISTRATION: Registration = "fast"
 #: Seed of ANTs' random sampling, so that a re-run gives the same transform.
 REGISTRATION_SEED = 20240315
 

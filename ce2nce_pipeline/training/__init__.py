@@ -7,16 +7,7 @@ generator against the 3D patch discriminator (Bottani et al. 2024, §2.3). See
 """
 
 from .config import ConfigError, TrainingConfig, load_training_config
-from .datasets import (
-    ImagePair,
-    PairedVolumeDataset,
-    fallback_head_mask,
-    find_dataset_pairs,
-    load_brain_mask,
-    load_pairs,
-    read_pairs_tsv,
-    split_pairs,
-)
+from .datasets import PairedVolumeDataset, fallback_head_mask, load_brain_mask
 from .losses import (
     SoftLabels,
     discriminator_loss,
@@ -24,6 +15,7 @@ from .losses import (
     l1_loss,
     lsgan_loss,
 )
+from .pairs import ImagePair, find_dataset_pairs, load_pairs, read_pairs_tsv, split_pairs
 from .patches import PatchGrid, axis_offsets, make_patch_grid
 from .trainer import LOG_COLUMNS, TrainingResult, build_generator, read_log, train
 

@@ -34,7 +34,7 @@ from typing import Any, Literal, get_args
 
 from ..models.registry import GENERATORS, get_preset, list_presets
 from ..science.intensity import INTENSITY_NORMALISATIONS
-from .datasets import TRAINING_TARGETS
+from .pairs import TRAINING_TARGETS
 from .schedule import LR_SCHEDULES
 from .settings import (
     ConfigError,

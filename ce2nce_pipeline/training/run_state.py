@@ -22,8 +22,8 @@ import torch
 from ..errors import Ce2nceError
 from ..models.checkpoint import TrainingMetadata, save_checkpoint
 from .config import ConfigError, TrainingConfig
-from .datasets import ImagePair
 from .networks import GAIN_LEARNING_RATE_FACTOR, Networks
+from .pairs import ImagePair
 from .training_log import LOG_FILE
 
 __all__ = [

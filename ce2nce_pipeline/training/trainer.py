@@ -60,9 +60,10 @@ from ..models.checkpoint import (
 from ..models.model_card import write_model_card
 from ..models.predictor import deterministic_cudnn, resolve_device
 from .config import ConfigError, TrainingConfig
-from .datasets import PairedVolumeDataset, load_pairs, split_pairs
+from .datasets import PairedVolumeDataset
 from .losses import SoftLabels
 from .networks import GAIN_LEARNING_RATE_FACTOR, build_generator, build_networks
+from .pairs import load_pairs, split_pairs
 from .patch_sampling import PatchCentres, patch_centres, sample_patches
 from .run_state import (
     BEST_DIR,

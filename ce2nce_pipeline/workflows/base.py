@@ -1,26 +1,35 @@
-"""Top of the participant graph: one sub-workflow per participant, one branch per image."""
+"""Top of the participant graph: one sub-workflow per participant, one branch per image.
+
+The same :func:`init_single_subject_wf` writes a BIDS derivatives dataset (``ce2nce ...
+participant``, :func:`init_ce2nce_wf`) and a CAPS (the Clinica pipeline): only the
+:class:`~.outputs.OutputLayout` differs, and the Clinica pipeline passes the cropped images
+already in the CAPS.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from ..bids import T1wImage, pair_images
-from ..config import DEFAULT_OUTPUT_LEVEL, RunConfig, TranslationModel
-from ..science.segmentation import SpmInstallation
-from ..science.t1_linear import DEFAULT_REGISTRATION
+from ..config import RunConfig
+from ..models.translation import TranslationModel
 from .brain_mask import init_brain_mask_wf, init_union_mask_wf
 from .gadolinium import init_gadolinium_wf
 from .outputs import (
+    OutputLayout,
     init_ds_synthetic_wf,
     init_ds_t1_linear_wf,
     init_ds_tissues_wf,
     init_ds_union_mask_wf,
     source_uri,
 )
+from .prepare import PreparedRun, RunEnvironment
 from .scheduler import apply_scheduler_hints
 from .segmentation import init_tissue_segmentation_wf
 from .t1_linear import init_t1_linear_wf
@@ -76,225 +85,13 @@ def _tissue_connections(segmentation_wf: pe.Workflow, ds_wf: pe.Workflow) -> tup
 
 
 @dataclass(frozen=True)
-class RunEnvironment:
-    """What the machine offers a run, found once by the command line before any graph is built.
+class SubjectSettings:
+    """What every branch of a participant's graph shares.
 
     Attributes
     ----------
-    device
-        Where the networks run: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (``"auto"``: let each
-        step choose, for graphs built without the command line).
-    spm
-        The SPM12 installation, for the ``spm`` segmentation backend.
-    """
-
-    device: str = "auto"
-    spm: SpmInstallation | None = None
-
-
-@dataclass(frozen=True)
-class _SubjectSettings:
-    output_dir: str
-    software_versions: dict[str, str]
-    translation: TranslationModel | None
-    mask_backend: str
-    seg_backend: str
-    environment: RunEnvironment
-    omp_nthreads: int
-    registration: str
-    output_level: str
-
-    @property
-    def mask_device(self) -> str | None:
-        return None if self.environment.device == "auto" else self.environment.device
-
-    def brain_mask_wf(self, name: str) -> pe.Workflow:
-        return init_brain_mask_wf(
-            backend=self.mask_backend,
-            device=self.mask_device,
-            omp_nthreads=self.omp_nthreads,
-            name=name,
-        )
-
-    def segmentation_wf(self, name: str) -> pe.Workflow:
-        return init_tissue_segmentation_wf(
-            backend=self.seg_backend,
-            spm_installation=self.environment.spm,
-            omp_nthreads=self.omp_nthreads,
-            name=name,
-        )
-
-
-def _add_image_branch(
-    workflow: pe.Workflow, image: T1wImage, settings: _SubjectSettings, paired: bool = False
-) -> tuple[pe.Workflow, pe.Workflow]:
-    """t1-linear, brain mask and tissues of one image; returns its t1-linear and mask graphs.
-
-    ``paired``: a T1w-ce registered through its session's T1w-nce (connected by the caller).
-    """
-    t1_linear_wf = init_t1_linear_wf(
-        omp_nthreads=settings.omp_nthreads,
-        registration=settings.registration,
-        paired=paired,
-        name=branch_name("t1_linear", image),
-    )
-    t1_linear_wf.inputs.inputnode.t1w = str(image.path)
-    ds_t1_linear_wf = init_ds_t1_linear_wf(
-        output_dir=settings.output_dir,
-        source_entities=image.output_entities,
-        source_relpath=image.relative_path,
-        software_versions=settings.software_versions,
-        output_level=settings.output_level,
-        name=branch_name("ds_t1_linear", image),
-    )
-    gadolinium_wf = init_gadolinium_wf(
-        labelled_ce=image.is_contrast_enhanced and not image.contrast_detected,
-        detected_ce=image.contrast_detected,
-        name=branch_name("gadolinium", image),
-    )
-    brain_mask_wf = settings.brain_mask_wf(branch_name("brain_mask", image))
-    segmentation_wf = settings.segmentation_wf(branch_name("segmentation", image))
-    ds_tissues_wf = init_ds_tissues_wf(
-        output_dir=settings.output_dir,
-        source_entities=image.output_entities,
-        sources=[source_uri(image.relative_path)],
-        output_level=settings.output_level,
-        name=branch_name("ds_tissues", image),
-    )
-    workflow.connect([
-        (t1_linear_wf, ds_t1_linear_wf, [
-            ("outputnode.t1w_registered", "inputnode.t1w_registered"),
-            ("outputnode.t1w_crop", "inputnode.t1w_crop"),
-            ("outputnode.affine", "inputnode.affine"),
-            ("outputnode.qc", "inputnode.qc"),
-        ]),
-        (t1_linear_wf, gadolinium_wf, [("outputnode.t1w_crop", "inputnode.t1w_crop")]),
-        (gadolinium_wf, ds_t1_linear_wf, [("outputnode.metadata", "inputnode.gadolinium")]),
-        (t1_linear_wf, brain_mask_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
-        (t1_linear_wf, segmentation_wf, [("outputnode.t1w_crop", "inputnode.t1w")]),
-        (brain_mask_wf, segmentation_wf, [("outputnode.mask", "inputnode.mask")]),
-        (brain_mask_wf, ds_tissues_wf, [
-            ("outputnode.mask", "inputnode.mask"),
-            ("outputnode.device", "inputnode.mask_device"),
-        ]),
-        _tissue_connections(segmentation_wf, ds_tissues_wf),
-    ])  # fmt: skip
-    return t1_linear_wf, brain_mask_wf
-
-
-def _add_translation_branch(
-    workflow: pe.Workflow,
-    image: T1wImage,
-    t1_linear_wf: pe.Workflow,
-    settings: _SubjectSettings,
-    model: TranslationModel,
-) -> None:
-    """Translation of a T1w-ce, the synthetic image's own brain mask and its tissues."""
-    translate_wf = init_model_translate_wf(
-        model,
-        device=settings.environment.device,
-        num_threads=settings.omp_nthreads,
-        name=branch_name("translate", image),
-    )
-    ds_synthetic_wf = init_ds_synthetic_wf(
-        output_dir=settings.output_dir,
-        source_entities=image.output_entities,
-        source_relpath=image.relative_path,
-        model=model.sidecar(),
-        software_versions=settings.software_versions,
-        output_level=settings.output_level,
-        name=branch_name("ds_synthetic", image),
-    )
-    synthetic_segmentation_wf = settings.segmentation_wf(
-        branch_name("segmentation_synthetic", image)
-    )
-    synthetic_mask_wf = settings.brain_mask_wf(branch_name("brain_mask_synthetic", image))
-    ds_synthetic_tissues_wf = init_ds_tissues_wf(
-        output_dir=settings.output_dir,
-        source_entities=image.output_entities,
-        sources=[source_uri(image.relative_path)],
-        output_level=settings.output_level,
-        desc="synthetic",
-        name=branch_name("ds_tissues_synthetic", image),
-    )
-    workflow.connect([
-        (t1_linear_wf, translate_wf, [("outputnode.t1w_crop", "inputnode.t1w_crop")]),
-        (translate_wf, ds_synthetic_wf, [
-            ("outputnode.t1w_synthetic", "inputnode.t1w_synthetic"),
-            ("outputnode.device", "inputnode.device"),
-            ("outputnode.t1w_flip_sd", "inputnode.t1w_flip_sd"),
-        ]),
-        (translate_wf, synthetic_segmentation_wf, [
-            ("outputnode.t1w_synthetic", "inputnode.t1w"),
-        ]),
-        # The synthetic image gets its own mask: enhanced dura and sinuses that the T1w-ce's
-        # mask took in must not stay in the synthetic image's TIV and CSF.
-        (translate_wf, synthetic_mask_wf, [("outputnode.t1w_synthetic", "inputnode.t1w")]),
-        (synthetic_mask_wf, synthetic_segmentation_wf, [
-            ("outputnode.mask", "inputnode.mask"),
-        ]),
-        (synthetic_mask_wf, ds_synthetic_tissues_wf, [
-            ("outputnode.mask", "inputnode.mask"),
-            ("outputnode.device", "inputnode.mask_device"),
-        ]),
-        _tissue_connections(synthetic_segmentation_wf, ds_synthetic_tissues_wf),
-    ])  # fmt: skip
-
-
-def _add_union_masks(
-    workflow: pe.Workflow,
-    images: Sequence[T1wImage],
-    masks: dict[str, pe.Workflow],
-    output_dir: str,
-) -> None:
-    """The union of the brain masks of each ce/nce pair of a session."""
-    for pair in pair_images(images):
-        union_mask_wf = init_union_mask_wf(name=branch_name("union_mask", pair.ce))
-        ds_union_mask_wf = init_ds_union_mask_wf(
-            output_dir=output_dir,
-            source_entities=pair.ce.output_entities,
-            sources=[source_uri(pair.nce.relative_path), source_uri(pair.ce.relative_path)],
-            name=branch_name("ds_union_mask", pair.ce),
-        )
-        mask_nce, mask_ce = masks[str(pair.nce.path)], masks[str(pair.ce.path)]
-        workflow.connect([
-            (mask_nce, union_mask_wf, [("outputnode.mask", "inputnode.mask_nce")]),
-            (mask_ce, union_mask_wf, [("outputnode.mask", "inputnode.mask_ce")]),
-            (union_mask_wf, ds_union_mask_wf, [("outputnode.mask", "inputnode.mask")]),
-        ])  # fmt: skip
-
-
-def init_single_subject_wf(
-    *,
-    subject: str,
-    images: Sequence[T1wImage],
-    output_dir: str,
-    software_versions: dict[str, str],
-    translation: TranslationModel | None = None,
-    mask_backend: str = "hdbet",
-    seg_backend: str = "ants",
-    environment: RunEnvironment | None = None,
-    omp_nthreads: int = 1,
-    registration: str = DEFAULT_REGISTRATION,
-    output_level: str = DEFAULT_OUTPUT_LEVEL,
-    name: str | None = None,
-) -> pe.Workflow:
-    """Process every T1w image of one participant.
-
-    Each image gets its own branch — t1-linear, brain mask, tissue segmentation, and for a
-    contrast-enhanced image its translation, the synthetic image's own brain mask and its
-    segmentation — so that a failing image leaves the other branches running. Each ce/nce pair
-    of a session also gets the union of the two brain masks (the mask of the paper's image
-    metrics).
-
-    Parameters
-    ----------
-    subject
-        Participant label (without ``sub-``).
-    images
-        The participant's T1w images (contrast-enhanced or not).
-    output_dir
-        Root of the derivatives dataset.
+    layout
+        Where the outputs go and how they are named (BIDS derivatives or CAPS).
     software_versions
         Versions recorded in the sidecars.
     translation
@@ -312,31 +109,287 @@ def init_single_subject_wf(
     output_level
         What is written of each image: ``minimal``, ``standard`` or ``full``
         (:data:`~.outputs.OUTPUT_POLICIES`, docs/outputs.md#output-levels).
+    """
+
+    layout: OutputLayout
+    software_versions: dict[str, str]
+    translation: TranslationModel | None = None
+    mask_backend: str = RunConfig.mask_backend
+    seg_backend: str = RunConfig.seg_backend
+    environment: RunEnvironment = RunEnvironment()
+    omp_nthreads: int = RunConfig.omp_nthreads
+    registration: str = RunConfig.registration
+    output_level: str = RunConfig.output_level
+
+    @classmethod
+    def from_config(
+        cls,
+        config: RunConfig,
+        *,
+        layout: OutputLayout,
+        software_versions: dict[str, str],
+        prepared: PreparedRun | None = None,
+    ) -> SubjectSettings:
+        """A run's settings and what :func:`~.prepare.prepare_run` found (default: no model,
+        the device as ``config`` says it)."""
+        prepared = prepared or PreparedRun(None, RunEnvironment(device=config.device))
+        return cls(
+            layout=layout,
+            software_versions=software_versions,
+            translation=prepared.translation,
+            mask_backend=config.mask_backend,
+            seg_backend=config.seg_backend,
+            environment=prepared.environment,
+            omp_nthreads=config.omp_nthreads,
+            registration=config.registration,
+            output_level=config.output_level,
+        )
+
+    def brain_mask_wf(self, name: str) -> pe.Workflow:
+        return init_brain_mask_wf(
+            backend=self.mask_backend,
+            device=self.environment.device,
+            omp_nthreads=self.omp_nthreads,
+            name=name,
+        )
+
+    def segmentation_wf(self, name: str) -> pe.Workflow:
+        return init_tissue_segmentation_wf(
+            backend=self.seg_backend,
+            spm_installation=self.environment.spm,
+            omp_nthreads=self.omp_nthreads,
+            name=name,
+        )
+
+    def tissues_sink(self, image: T1wImage, name: str, desc: str | None = None) -> pe.Workflow:
+        return init_ds_tissues_wf(
+            layout=self.layout,
+            source_entities=image.output_entities,
+            sources=[source_uri(image.relative_path)],
+            output_level=self.output_level,
+            desc=desc,
+            name=name,
+        )
+
+
+def _add_t1_linear(
+    workflow: pe.Workflow, image: T1wImage, settings: SubjectSettings, paired: bool
+) -> pe.Workflow:
+    """t1-linear of one image, its outputs and (with sidecars) its gadolinium record.
+
+    ``paired``: a T1w-ce registered through its session's T1w-nce (connected by the caller).
+    """
+    t1_linear_wf = init_t1_linear_wf(
+        omp_nthreads=settings.omp_nthreads,
+        registration=settings.registration,
+        paired=paired,
+        name=branch_name("t1_linear", image),
+    )
+    t1_linear_wf.inputs.inputnode.t1w = str(image.path)
+    ds_t1_linear_wf = init_ds_t1_linear_wf(
+        layout=settings.layout,
+        source_entities=image.output_entities,
+        source_relpath=image.relative_path,
+        software_versions=settings.software_versions,
+        output_level=settings.output_level,
+        name=branch_name("ds_t1_linear", image),
+    )
+    workflow.connect([
+        (t1_linear_wf, ds_t1_linear_wf, [
+            (f"outputnode.{field}", f"inputnode.{field}")
+            for field in ("t1w_registered", "t1w_crop", "affine", "qc")
+        ]),
+    ])  # fmt: skip
+    if not settings.layout.clinica_t1_linear:  # the record goes into the t1-linear sidecars
+        gadolinium_wf = init_gadolinium_wf(
+            labelled_ce=image.is_contrast_enhanced and not image.contrast_detected,
+            detected_ce=image.contrast_detected,
+            name=branch_name("gadolinium", image),
+        )
+        workflow.connect([
+            (t1_linear_wf, gadolinium_wf, [("outputnode.t1w_crop", "inputnode.t1w_crop")]),
+            (gadolinium_wf, ds_t1_linear_wf, [("outputnode.metadata", "inputnode.gadolinium")]),
+        ])  # fmt: skip
+    return t1_linear_wf
+
+
+def _reused_crop(workflow: pe.Workflow, image: T1wImage, crop: Path) -> pe.Node:
+    """The cropped t1-linear image already in the output folder, in place of t1-linear."""
+    reused = pe.Node(
+        niu.IdentityInterface(fields=["t1w_crop"]), name=f"reused_crop_{image_stem(image)}"
+    )
+    reused.inputs.t1w_crop = str(crop)
+    workflow.add_nodes([reused])
+    return reused
+
+
+def _add_tissues(
+    workflow: pe.Workflow,
+    source: tuple[pe.Workflow | pe.Node, str],
+    image: T1wImage,
+    settings: SubjectSettings,
+    desc: str | None = None,
+) -> pe.Workflow:
+    """Brain mask and tissues of a t1-linear (or, ``desc`` ``synthetic``, a synthetic) image,
+    given as ``(node, field)``; returns the brain mask graph."""
+    suffix = f"_{desc}" if desc else ""
+    brain_mask_wf = settings.brain_mask_wf(branch_name(f"brain_mask{suffix}", image))
+    segmentation_wf = settings.segmentation_wf(branch_name(f"segmentation{suffix}", image))
+    ds_tissues_wf = settings.tissues_sink(image, branch_name(f"ds_tissues{suffix}", image), desc)
+    node, field = source
+    workflow.connect([
+        (node, brain_mask_wf, [(field, "inputnode.t1w")]),
+        (node, segmentation_wf, [(field, "inputnode.t1w")]),
+        (brain_mask_wf, segmentation_wf, [("outputnode.mask", "inputnode.mask")]),
+        (brain_mask_wf, ds_tissues_wf, [
+            ("outputnode.mask", "inputnode.mask"),
+            ("outputnode.device", "inputnode.mask_device"),
+        ]),
+        _tissue_connections(segmentation_wf, ds_tissues_wf),
+    ])  # fmt: skip
+    return brain_mask_wf
+
+
+def _add_translation(
+    workflow: pe.Workflow,
+    source: tuple[pe.Workflow | pe.Node, str],
+    image: T1wImage,
+    settings: SubjectSettings,
+    model: TranslationModel,
+) -> None:
+    """Translation of a T1w-ce, the synthetic image's own brain mask and its tissues.
+
+    The synthetic image gets its own mask: enhanced dura and sinuses that the T1w-ce's mask took
+    in must not stay in the synthetic image's TIV and CSF.
+    """
+    translate_wf = init_model_translate_wf(
+        model,
+        device=settings.environment.device,
+        num_threads=settings.omp_nthreads,
+        name=branch_name("translate", image),
+    )
+    ds_synthetic_wf = init_ds_synthetic_wf(
+        layout=settings.layout,
+        source_entities=image.output_entities,
+        source_relpath=image.relative_path,
+        model=model.sidecar(),
+        software_versions=settings.software_versions,
+        output_level=settings.output_level,
+        name=branch_name("ds_synthetic", image),
+    )
+    node, field = source
+    workflow.connect([
+        (node, translate_wf, [(field, "inputnode.t1w_crop")]),
+        (translate_wf, ds_synthetic_wf, [
+            ("outputnode.t1w_synthetic", "inputnode.t1w_synthetic"),
+            ("outputnode.device", "inputnode.device"),
+            ("outputnode.t1w_flip_sd", "inputnode.t1w_flip_sd"),
+        ]),
+    ])  # fmt: skip
+    _add_tissues(
+        workflow, (translate_wf, "outputnode.t1w_synthetic"), image, settings, desc="synthetic"
+    )
+
+
+def _add_union_masks(
+    workflow: pe.Workflow,
+    images: Sequence[T1wImage],
+    masks: dict[str, pe.Workflow],
+    layout: OutputLayout,
+) -> None:
+    """The union of the brain masks of each ce/nce pair of a session."""
+    for pair in pair_images(images):
+        union_mask_wf = init_union_mask_wf(name=branch_name("union_mask", pair.ce))
+        ds_union_mask_wf = init_ds_union_mask_wf(
+            layout=layout,
+            source_entities=pair.ce.output_entities,
+            sources=[source_uri(pair.nce.relative_path), source_uri(pair.ce.relative_path)],
+            name=branch_name("ds_union_mask", pair.ce),
+        )
+        mask_nce, mask_ce = masks[str(pair.nce.path)], masks[str(pair.ce.path)]
+        workflow.connect([
+            (mask_nce, union_mask_wf, [("outputnode.mask", "inputnode.mask_nce")]),
+            (mask_ce, union_mask_wf, [("outputnode.mask", "inputnode.mask_ce")]),
+            (union_mask_wf, ds_union_mask_wf, [("outputnode.mask", "inputnode.mask")]),
+        ])  # fmt: skip
+
+
+def _pair_references(
+    images: Sequence[T1wImage], settings: SubjectSettings, reused: Mapping[str, Path]
+) -> dict[str, T1wImage]:
+    """The T1w-nce each T1w-ce is registered through (both computed here, and the layout's
+    t1-linear is not Clinica's, which registers each image on its own)."""
+    if settings.layout.clinica_t1_linear:
+        return {}
+    return {
+        str(pair.ce.path): pair.nce
+        for pair in pair_images(images)
+        if str(pair.ce.path) not in reused and str(pair.nce.path) not in reused
+    }
+
+
+def init_single_subject_wf(
+    *,
+    subject: str,
+    images: Sequence[T1wImage],
+    settings: SubjectSettings,
+    reused_crops: Mapping[str, Path] | None = None,
+    name: str | None = None,
+) -> pe.Workflow:
+    """Process every T1w image of one participant.
+
+    Each image gets its own branch — t1-linear, brain mask, tissue segmentation, and for a
+    contrast-enhanced image its translation, the synthetic image's own brain mask and its
+    segmentation — so that a failing image leaves the other branches running. Each ce/nce pair
+    of a session also gets the union of the two brain masks (the mask of the paper's image
+    metrics).
+
+    .. workflow::
+
+        from pathlib import Path
+        from ce2nce_pipeline.bids import T1wImage
+        from ce2nce_pipeline.workflows.base import SubjectSettings, init_single_subject_wf
+        from ce2nce_pipeline.workflows.outputs import OutputLayout
+        images = [
+            T1wImage(Path(f"sub-01_ses-M000{ce}_T1w.nii.gz"),
+                     f"sub-01/ses-M000/anat/sub-01_ses-M000{ce}_T1w.nii.gz",
+                     {"subject": "01", "session": "M000"} | entities, agent)
+            for ce, entities, agent in (("", {}, None),
+                                        ("_ce-gd", {"ceagent": "gd"}, "gadolinium"))
+        ]
+        settings = SubjectSettings(layout=OutputLayout("."), software_versions={},
+                                   mask_backend="template")
+        wf = init_single_subject_wf(subject="01", images=images, settings=settings)
+
+    Parameters
+    ----------
+    subject
+        Participant label (without ``sub-``).
+    images
+        The participant's T1w images (contrast-enhanced or not).
+    settings
+        What every branch shares, the output layout included (:class:`SubjectSettings`).
+    reused_crops
+        Cropped t1-linear images already in the output folder, by source image path: such an
+        image's branch starts from it (no t1-linear run, nothing rewritten in its folder).
     name
         Workflow name (default ``sub_<label>_wf``).
     """
     workflow = pe.Workflow(name=name or f"sub_{subject}_wf")
-    settings = _SubjectSettings(
-        output_dir=output_dir,
-        software_versions=software_versions,
-        translation=translation,
-        mask_backend=mask_backend,
-        seg_backend=seg_backend,
-        environment=environment or RunEnvironment(),
-        omp_nthreads=omp_nthreads,
-        registration=registration,
-        output_level=output_level,
-    )
+    reused = {str(path): Path(crop) for path, crop in (reused_crops or {}).items()}
     masks: dict[str, pe.Workflow] = {}
     t1_linear: dict[str, pe.Workflow] = {}
-    references = {str(pair.ce.path): pair.nce for pair in pair_images(images)}
+    references = _pair_references(images, settings, reused)
     for image in images:
-        t1_linear_wf, masks[str(image.path)] = _add_image_branch(
-            workflow, image, settings, paired=str(image.path) in references
-        )
-        t1_linear[str(image.path)] = t1_linear_wf
-        if translation is not None and image.is_contrast_enhanced:
-            _add_translation_branch(workflow, image, t1_linear_wf, settings, translation)
+        key = str(image.path)
+        if key in reused:
+            source = (_reused_crop(workflow, image, reused[key]), "t1w_crop")
+        else:
+            t1_linear[key] = _add_t1_linear(workflow, image, settings, key in references)
+            source = (t1_linear[key], "outputnode.t1w_crop")
+        masks[key] = _add_tissues(workflow, source, image, settings)
+        if settings.translation is not None and image.is_contrast_enhanced:
+            _add_translation(workflow, source, image, settings, settings.translation)
     # A T1w-ce is registered through its session's T1w-nce, so that the pair stays in register.
     for ce_path, nce in references.items():
         workflow.connect([
@@ -345,7 +398,7 @@ def init_single_subject_wf(
                 ("outputnode.affine", "inputnode.pair_affine"),
             ]),
         ])  # fmt: skip
-    _add_union_masks(workflow, images, masks, output_dir)
+    _add_union_masks(workflow, images, masks, settings.layout)
     return workflow
 
 
@@ -353,10 +406,20 @@ def init_ce2nce_wf(
     config: RunConfig,
     images: Sequence[T1wImage],
     software_versions: dict[str, str],
-    translation: TranslationModel | None = None,
-    environment: RunEnvironment | None = None,
+    prepared: PreparedRun | None = None,
 ) -> pe.Workflow:
-    """The whole participant-level graph of a run.
+    """The whole participant-level graph of a run, written as a BIDS derivatives dataset.
+
+    .. workflow::
+
+        from pathlib import Path
+        from ce2nce_pipeline.bids import T1wImage
+        from ce2nce_pipeline.config import RunConfig
+        from ce2nce_pipeline.workflows.base import init_ce2nce_wf
+        image = T1wImage(Path("sub-01_T1w.nii.gz"), "sub-01/anat/sub-01_T1w.nii.gz",
+                         {"subject": "01"}, None)
+        config = RunConfig(Path("bids"), Path("out"), "participant", mask_backend="template")
+        wf = init_ce2nce_wf(config, [image], {})
 
     Parameters
     ----------
@@ -366,10 +429,9 @@ def init_ce2nce_wf(
         Discovered, checked T1w images to process.
     software_versions
         Versions recorded in the sidecars.
-    translation
-        The checked translation model, or ``None``.
-    environment
-        What the command line found on the machine (default: ``config.device``, no SPM).
+    prepared
+        The checked model and the machine's tools (:func:`~.prepare.prepare_run`; default: no
+        model, ``config.device``, no SPM).
     """
     workflow = pe.Workflow(name="ce2nce_wf")
     if config.work_dir is not None:
@@ -382,21 +444,16 @@ def init_ce2nce_wf(
             "remove_unnecessary_outputs": False,
         }
     )
+    settings = SubjectSettings.from_config(
+        config,
+        layout=OutputLayout(output_dir=str(config.output_dir)),
+        software_versions=software_versions,
+        prepared=prepared,
+    )
     for subject in sorted({image.subject for image in images}):
+        subject_images = [image for image in images if image.subject == subject]
         workflow.add_nodes([
-            init_single_subject_wf(
-                subject=subject,
-                images=[image for image in images if image.subject == subject],
-                output_dir=str(config.output_dir),
-                software_versions=software_versions,
-                translation=translation,
-                mask_backend=config.mask_backend,
-                seg_backend=config.seg_backend,
-                environment=environment or RunEnvironment(device=config.device),
-                omp_nthreads=config.omp_nthreads,
-                registration=config.registration,
-                output_level=config.output_level,
-            )
+            init_single_subject_wf(subject=subject, images=subject_images, settings=settings)
         ])  # fmt: skip
     # nipype's SLURM and SGE plugins submit each node as a job: give it the node's hints.
     apply_scheduler_hints(workflow, config.plugin)

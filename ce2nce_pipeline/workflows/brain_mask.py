@@ -46,7 +46,7 @@ MEMORY_GB: dict[str, float] = {"hdbet": 1.8, "deepbet": 1.2, "template": 0.7}
 def init_brain_mask_wf(
     *,
     backend: str,
-    device: str | None = None,
+    device: str = "auto",
     hdbet_mode: str | None = None,
     hdbet_tta: bool | None = None,
     omp_nthreads: int = 1,
@@ -64,7 +64,7 @@ def init_brain_mask_wf(
     backend
         ``template`` (offline, base install), ``deepbet`` or ``hdbet``.
     device
-        ``cpu`` or ``cuda[:N]`` for deepbet/HD-BET (default: a GPU when PyTorch sees one).
+        ``cpu`` or ``cuda[:N]`` for deepbet/HD-BET; ``auto``: a GPU when PyTorch sees one.
     hdbet_mode, hdbet_tta
         HD-BET's mode (``fast``/``accurate``) and test-time augmentation (default: accurate
         with TTA on a GPU, fast without on the CPU).
@@ -112,7 +112,7 @@ def init_brain_mask_wf(
         mem_gb=MEMORY_GB[backend],
         n_procs=omp_nthreads if network else 1,
     )
-    if device is not None:
+    if device != "auto":  # left unset, the node resolves it where it runs
         brain_mask.inputs.device = device
     if hdbet_mode is not None:
         brain_mask.inputs.hdbet_mode = hdbet_mode

@@ -1,4 +1,4 @@
-"""Every derivative leaves the graph through the sinks built here."""
+"""Every derivative leaves the graph through the sinks built here, named by an output layout."""
 
 from __future__ import annotations
 
@@ -13,6 +13,41 @@ from ..science.templates import TEMPLATE_SPACE
 #: Spatial resolution entity of Clinica's t1-linear outputs.
 RESOLUTION = "1x1x1"
 RESOLUTION_DESCRIPTION = "1 mm isotropic voxels (Clinica t1-linear grid)"
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """Where a run's derivatives go and how they are named (a BIDS derivatives dataset or a CAPS).
+
+    Attributes
+    ----------
+    output_dir
+        The folder holding the ``sub-X/[ses-Y/]<datatype>/`` folders (a CAPS's ``subjects/``).
+    datatype
+        The folder of ce2nce's own outputs under each session (``anat``; ``ce2nce`` in a CAPS).
+    t1_linear_datatype
+        The folder of the t1-linear outputs (``anat``; ``t1_linear`` in a CAPS).
+    desc_before_res
+        Entity order of the t1-linear images and the synthetic image: ``desc`` before ``res``,
+        as Clinica names its cropped image (BIDS order otherwise).
+    clinica_t1_linear
+        The t1-linear folder is Clinica's own: each image registered on its own as Clinica's
+        ``t1-linear`` does, and no JSON sidecar there (so no registration or gadolinium record).
+    """
+
+    output_dir: str
+    datatype: str = "anat"
+    t1_linear_datatype: str = "anat"
+    desc_before_res: bool = False
+    clinica_t1_linear: bool = False
+
+    def common(self, source_entities: dict[str, str], datatype: str | None = None) -> dict:
+        """The sink arguments every derivative of one source image shares."""
+        return {
+            "base_directory": self.output_dir,
+            "source_entities": source_entities,
+            "datatype": datatype or self.datatype,
+        }
 
 
 @dataclass(frozen=True)
@@ -77,10 +112,9 @@ def with_registration_qc(metadata: dict, qc: dict) -> dict:
 
 def _t1_linear_sinks(
     *,
-    output_dir: str,
+    layout: OutputLayout,
     source_entities: dict[str, str],
     metadata: dict | None,
-    layout: dict,
     policy: OutputPolicy,
 ) -> tuple[pe.Node, pe.Node | None, pe.Node]:
     """The sinks of the cropped image, the registered image and the affine, in that order.
@@ -88,7 +122,10 @@ def _t1_linear_sinks(
     ``metadata`` ``None``: no JSON sidecars (a CAPS ``t1_linear`` folder, as Clinica writes it).
     The registered image's sink is ``None`` where ``policy`` leaves it out.
     """
-    common = {"base_directory": output_dir, "source_entities": source_entities, **layout}
+    common = {
+        **layout.common(source_entities, layout.t1_linear_datatype),
+        "clinica_order": layout.desc_before_res,
+    }
     ds_t1w_crop = pe.Node(
         DerivativesDataSink(
             suffix="T1w",
@@ -142,24 +179,30 @@ def _t1_linear_sinks(
 
 def init_ds_t1_linear_wf(
     *,
-    output_dir: str,
+    layout: OutputLayout,
     source_entities: dict[str, str],
     source_relpath: str,
     software_versions: dict[str, str],
     output_level: str,
-    caps: bool = False,
     name: str = "ds_t1_linear_wf",
 ) -> pe.Workflow:
-    """Write the t1-linear outputs of one image (BIDS entity order: ``res`` before ``desc``).
+    """Write the t1-linear outputs of one image into ``layout``'s t1-linear folder.
 
-    With ``caps``, write them as Clinica's ``t1-linear`` does in a CAPS folder instead:
-    ``output_dir`` is the CAPS ``subjects/`` folder, the datatype folder is ``t1_linear``, names
-    put ``desc`` before ``res`` and no JSON sidecar is written.
+    A layout with Clinica's t1-linear folder (a CAPS) gets Clinica's names and no JSON sidecar.
+
+    .. workflow::
+
+        from ce2nce_pipeline.workflows.outputs import OutputLayout, init_ds_t1_linear_wf
+        wf = init_ds_t1_linear_wf(
+            layout=OutputLayout("."), source_entities={"subject": "01"},
+            source_relpath="sub-01/anat/sub-01_T1w.nii.gz", software_versions={},
+            output_level="standard",
+        )
 
     Parameters
     ----------
-    output_dir
-        Root of the derivatives dataset.
+    layout
+        Where the outputs go and how they are named (:class:`OutputLayout`).
     source_entities
         Naming entities of the source T1w (pybids names).
     source_relpath
@@ -169,8 +212,6 @@ def init_ds_t1_linear_wf(
     output_level
         ``minimal``, ``standard`` or ``full`` (:data:`OUTPUT_POLICIES`): below ``full``, the
         cropped image as 16-bit integers and no registered (uncropped) image.
-    caps
-        Clinica's CAPS layout and names.
     name
         Workflow name.
 
@@ -194,11 +235,11 @@ def init_ds_t1_linear_wf(
         name="inputnode",
     )
     outputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="outputnode")
+    sidecars = not layout.clinica_t1_linear
     ds_t1w_crop, ds_t1w_registered, ds_affine = _t1_linear_sinks(
-        output_dir=output_dir,
+        layout=layout,
         source_entities=source_entities,
-        metadata=None if caps else _t1_linear_metadata(source_relpath, software_versions),
-        layout={"datatype": "t1_linear", "clinica_order": True} if caps else {},
+        metadata=_t1_linear_metadata(source_relpath, software_versions) if sidecars else None,
         policy=output_policy(output_level),
     )
 
@@ -211,7 +252,7 @@ def init_ds_t1_linear_wf(
     if ds_t1w_registered is not None:
         workflow.connect(inputnode, "t1w_registered", ds_t1w_registered, "in_file")
         sinks.append(ds_t1w_registered)
-    if not caps:
+    if sidecars:
         for sink in sinks:
             merge = pe.Node(
                 niu.Function(
@@ -233,29 +274,36 @@ def init_ds_t1_linear_wf(
 
 def init_ds_synthetic_wf(
     *,
-    output_dir: str,
+    layout: OutputLayout,
     source_entities: dict[str, str],
     source_relpath: str,
     model: dict[str, str],
     software_versions: dict[str, str],
     output_level: str,
-    datatype: str = "anat",
-    clinica_order: bool = False,
     name: str = "ds_synthetic_wf",
 ) -> pe.Workflow:
     """Write the synthetic T1w-nce of one T1w-ce (``desc-synthetic`` in place of ``desc-Crop``).
 
+    It is named in ``layout``'s entity order for the t1-linear images; the flip sd map, in BIDS
+    order, as the other derivatives of ``layout.datatype``.
+
+    .. workflow::
+
+        from ce2nce_pipeline.workflows.outputs import OutputLayout, init_ds_synthetic_wf
+        wf = init_ds_synthetic_wf(
+            layout=OutputLayout("."), source_entities={"subject": "01"},
+            source_relpath="sub-01/anat/sub-01_ce-gd_T1w.nii.gz", model={},
+            software_versions={}, output_level="standard",
+        )
+
     Parameters
     ----------
-    output_dir, source_entities, source_relpath, software_versions
+    layout, source_entities, source_relpath, software_versions
         As :func:`init_ds_t1_linear_wf`; the entities are the T1w-ce's (``ce-`` kept).
     model
         The translation model as the sidecar records it (:meth:`.TranslationModel.sidecar`).
     output_level
         As :func:`init_ds_t1_linear_wf`: below ``full``, both images as 16-bit integers.
-    datatype, clinica_order
-        The folder under the session (a CAPS writes ``ce2nce``) and, with ``clinica_order``,
-        ``desc`` before ``res`` as Clinica names its cropped image.
     name
         Workflow name.
 
@@ -277,14 +325,12 @@ def init_ds_synthetic_wf(
     )
     ds_t1w_synthetic = pe.Node(
         DerivativesDataSink(
-            base_directory=output_dir,
-            source_entities=source_entities,
+            **layout.common(source_entities),
             suffix="T1w",
             space=TEMPLATE_SPACE,
             desc="synthetic",
             res=RESOLUTION,
-            datatype=datatype,
-            clinica_order=clinica_order,
+            clinica_order=layout.desc_before_res,
             metadata={
                 "Description": "Synthetic non-contrast-enhanced T1w translated from the "
                 "contrast-enhanced T1w (Bottani et al. 2024), t1-linear space.",
@@ -303,11 +349,7 @@ def init_ds_synthetic_wf(
     ds_t1w_synthetic.overwrite = True
     ds_flip_sd = _sink(
         "ds_flip_sd",
-        common={
-            "base_directory": output_dir,
-            "source_entities": source_entities,
-            "datatype": datatype,
-        },
+        common=layout.common(source_entities),
         metadata={
             "Description": "Voxel-wise standard deviation of the translation network's outputs "
             "on the contrast-enhanced T1w and on its left-right mirror (flip test-time "
@@ -345,21 +387,28 @@ def _sink(name: str, *, common: dict, metadata: dict | None = None, **entities) 
 
 def init_ds_tissues_wf(
     *,
-    output_dir: str,
+    layout: OutputLayout,
     source_entities: dict[str, str],
     sources: list[str],
     output_level: str,
     desc: str | None = None,
     with_mask: bool = True,
-    datatype: str = "anat",
     name: str = "ds_tissues_wf",
 ) -> pe.Workflow:
     """Write the brain mask and tissue segmentation of one t1-linear image (BIDS entity order).
 
+    .. workflow::
+
+        from ce2nce_pipeline.workflows.outputs import OutputLayout, init_ds_tissues_wf
+        wf = init_ds_tissues_wf(
+            layout=OutputLayout("."), source_entities={"subject": "01"},
+            sources=[], output_level="standard",
+        )
+
     Parameters
     ----------
-    output_dir
-        Root of the derivatives dataset.
+    layout
+        Where the outputs go (:class:`OutputLayout`, its ``datatype`` folder).
     source_entities
         Naming entities of the image's source T1w.
     sources
@@ -373,8 +422,6 @@ def init_ds_tissues_wf(
     with_mask
         Whether a brain mask of this image is written (``desc-brain_mask``, or
         ``desc-<desc>brain_mask`` for a synthetic image, which gets its own mask).
-    datatype
-        The folder under the session (a CAPS writes ``ce2nce``).
     name
         Workflow name.
 
@@ -389,8 +436,7 @@ def init_ds_tissues_wf(
     fields = ["mask", "gm_probseg", "wm_probseg", "csf_probseg", "dseg", "dseg_tsv", "volumes_tsv"]
     fields.append("mask_device")
     inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
-    common = {"base_directory": output_dir, "source_entities": source_entities}
-    common["datatype"] = datatype
+    common = layout.common(source_entities)
     metadata = {"Sources": sources, "SpatialReference": TEMPLATE_SPACE}
     metadata["Resolution"] = RESOLUTION_DESCRIPTION
     connections = []
@@ -423,15 +469,22 @@ def init_ds_tissues_wf(
 
 def init_ds_union_mask_wf(
     *,
-    output_dir: str,
+    layout: OutputLayout,
     source_entities: dict[str, str],
     sources: list[str],
-    datatype: str = "anat",
     name: str = "ds_union_mask_wf",
 ) -> pe.Workflow:
     """Write the union brain mask of a ce/nce pair next to the ce image (``desc-union_mask``).
 
-    ``datatype`` is the folder under the session (a CAPS writes ``ce2nce``).
+    ``layout``: where it goes (:class:`OutputLayout`, its ``datatype`` folder).
+
+    .. workflow::
+
+        from ce2nce_pipeline.workflows.outputs import OutputLayout, init_ds_union_mask_wf
+        wf = init_ds_union_mask_wf(
+            layout=OutputLayout("."), source_entities={"subject": "01"},
+            sources=[],
+        )
 
     Inputs
     ------
@@ -442,9 +495,7 @@ def init_ds_union_mask_wf(
     inputnode = pe.Node(niu.IdentityInterface(fields=["mask"]), name="inputnode")
     ds_union_mask = _sink(
         "ds_union_mask",
-        common={
-            "base_directory": output_dir, "source_entities": source_entities, "datatype": datatype
-        },
+        common=layout.common(source_entities),
         metadata={"Sources": sources, "Type": "Brain", "SpatialReference": TEMPLATE_SPACE,
                   "Resolution": RESOLUTION_DESCRIPTION},
         desc="union",

@@ -1,8 +1,8 @@
 """A participant-level run: the images it takes, its graph run, and the lines it reports.
 
-The command line (``cli/participant.py``) checks the translation model and finds the machine's
-device and SPM once, then calls :func:`usable_images` and :func:`run_participant_level` inside
-:func:`participant_run_guard`.
+The command line (``cli/participant.py``) calls :func:`usable_images` inside
+:func:`participant_run_guard`, prepares the run once (:func:`~.prepare.prepare_run`: the checked
+model, the machine's device and SPM), then calls :func:`run_participant_level`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pathlib import Path
 
 from ..bids import T1wImage
 from ..bids_validation import ValidatorIssue
-from ..config import RunConfig, TranslationModel
+from ..config import RunConfig
 from ..console import progress, say
 from ..errors import Ce2nceError, InvalidInputError
-from .base import RunEnvironment
+from .prepare import PreparedRun
 
 LOGGER = logging.getLogger("ce2nce")
 
@@ -233,8 +233,7 @@ def _prepare_output(config: RunConfig, rejections: list[str]) -> None:
 def _run_in_work_dir(
     config: RunConfig,
     images: Sequence[T1wImage],
-    translation: TranslationModel | None,
-    environment: RunEnvironment,
+    prepared: PreparedRun,
 ) -> tuple[bool, float]:
     """Build, record and run the graph; returns (whether every node ran, start time).
 
@@ -247,7 +246,7 @@ def _run_in_work_dir(
     versions = software_versions()
     with tempfile.TemporaryDirectory(prefix="ce2nce_work_") as temporary:
         run_config = config if config.work_dir else replace(config, work_dir=Path(temporary))
-        workflow = init_ce2nce_wf(run_config, images, versions, translation, environment)
+        workflow = init_ce2nce_wf(run_config, images, versions, prepared)
         write_run_logs(
             config.output_dir,
             config.to_toml(),
@@ -392,8 +391,7 @@ def run_participant_level(
     config: RunConfig,
     images: Sequence[T1wImage],
     rejections: list[str],
-    translation: TranslationModel | None,
-    environment: RunEnvironment,
+    prepared: PreparedRun,
 ) -> int:
     """Run the participant graph on checked images; return the exit code.
 
@@ -403,10 +401,9 @@ def run_participant_level(
         The run's settings.
     images, rejections
         What :func:`usable_images` returned.
-    translation
-        The checked translation model, or ``None``.
-    environment
-        The device and SPM installation found on the machine.
+    prepared
+        The checked translation model (or none), the device and SPM installation found on
+        the machine (:func:`~.prepare.prepare_run`).
 
     Returns
     -------
@@ -414,7 +411,7 @@ def run_participant_level(
         0 when every image was processed and none rejected, else 1.
     """
     _prepare_output(config, rejections)
-    graph_ran, started = _run_in_work_dir(config, images, translation, environment)
+    graph_ran, started = _run_in_work_dir(config, images, prepared)
     failed, crash_reports = _failed_images(config, images, started)
     if not graph_ran and not failed:  # a crash no image could be held responsible for
         say("ce2nce: error: some steps failed; see the crash files in logs/")

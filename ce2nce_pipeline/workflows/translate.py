@@ -5,8 +5,8 @@ from __future__ import annotations
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
-from ..config import TranslationModel
 from ..interfaces.translate import TranslateCeToNce
+from ..models.translation import TranslationModel
 from ..science.intensity import WHITE_MATTER_LEVEL
 
 TRANSLATE_DESC = (
@@ -60,7 +60,7 @@ def init_translate_wf(
     .. workflow::
 
         from ce2nce_pipeline.workflows.translate import init_translate_wf
-        wf = init_translate_wf(checkpoint="model", architecture="att_unet", weights_sha256="0")
+        wf = init_translate_wf(checkpoint=".", architecture="att_unet", weights_sha256="0")
 
     Parameters
     ----------
@@ -145,7 +145,16 @@ def init_translate_wf(
 def init_model_translate_wf(
     model: TranslationModel, *, device: str, num_threads: int, name: str
 ) -> pe.Workflow:
-    """:func:`init_translate_wf` for a checked translation model (its recorded settings)."""
+    """:func:`init_translate_wf` for a checked translation model (its recorded settings).
+
+    .. workflow::
+
+        from pathlib import Path
+        from ce2nce_pipeline.models.translation import TranslationModel
+        from ce2nce_pipeline.workflows.translate import init_model_translate_wf
+        model = TranslationModel(Path("."), architecture="res_unet", weights_sha256="0")
+        wf = init_model_translate_wf(model, device="cpu", num_threads=1, name="translate_wf")
+    """
     return init_translate_wf(
         checkpoint=str(model.checkpoint),
         architecture=model.architecture,

@@ -82,11 +82,16 @@ class ArgparseDirective(SphinxDirective):
 def example_graph():
     """The participant graph of the example session: the shipped model, the default backends."""
     from ce2nce_pipeline.bids import T1wImage
-    from ce2nce_pipeline.cli.participant import check_translation_model
     from ce2nce_pipeline.config import RunConfig
     from ce2nce_pipeline.derivatives import software_versions
     from ce2nce_pipeline.models.default import default_model_path
-    from ce2nce_pipeline.workflows.base import init_single_subject_wf
+    from ce2nce_pipeline.workflows.base import SubjectSettings, init_single_subject_wf
+    from ce2nce_pipeline.workflows.outputs import OutputLayout
+    from ce2nce_pipeline.workflows.prepare import (
+        PreparedRun,
+        RunEnvironment,
+        check_translation_model,
+    )
 
     bids = Path("BIDS_DIR")  # building a graph reads no image: names are enough
     images = [
@@ -97,15 +102,13 @@ def example_graph():
         )
     ]
     config = RunConfig(bids, Path("OUTPUT_DIR"), "participant", model=default_model_path())
-    return init_single_subject_wf(
-        subject="01",
-        images=images,
-        output_dir="OUTPUT_DIR",
+    settings = SubjectSettings.from_config(
+        config,
+        layout=OutputLayout(output_dir="OUTPUT_DIR"),
         software_versions=software_versions(),
-        translation=check_translation_model(config, n_ce=1),
-        mask_backend=config.mask_backend,
-        seg_backend=config.seg_backend,
+        prepared=PreparedRun(check_translation_model(config, n_ce=1), RunEnvironment()),
     )
+    return init_single_subject_wf(subject="01", images=images, settings=settings)
 
 
 class GraphDirective(SphinxDirective):

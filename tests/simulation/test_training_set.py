@@ -11,7 +11,7 @@ import pytest
 from ce2nce_pipeline.cli.training_set import main
 from ce2nce_pipeline.simulation.base_images import HELD_OUT_BASE, HELD_OUT_SEEDS, TRAINING_BASES
 from ce2nce_pipeline.simulation.training_set import TrainingSetPlan, build_training_set
-from ce2nce_pipeline.training.datasets import read_pairs_tsv
+from ce2nce_pipeline.training.pairs import read_pairs_tsv
 
 
 def test_plan_keeps_the_held_out_base_and_seeds_out_of_training():

@@ -10,12 +10,14 @@ import torch
 from ce2nce_pipeline.errors import InvalidInputError
 from ce2nce_pipeline.science.resampling import minmax_scale, resample_to_shape
 from ce2nce_pipeline.training.datasets import (
-    ImagePair,
     PairedVolumeDataset,
     fallback_head_mask,
-    find_dataset_pairs,
     load_brain_mask,
     prepare_volume,
+)
+from ce2nce_pipeline.training.pairs import (
+    ImagePair,
+    find_dataset_pairs,
     read_pairs_tsv,
     split_pairs,
 )

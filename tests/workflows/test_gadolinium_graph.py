@@ -13,7 +13,7 @@ from nipype.pipeline import engine as pe
 from ce2nce_pipeline.interfaces.gadolinium import DetectGadolinium
 from ce2nce_pipeline.science.templates import CROP_AFFINE, CROP_SHAPE, template_on_grid
 from ce2nce_pipeline.workflows.gadolinium import init_gadolinium_wf
-from ce2nce_pipeline.workflows.outputs import init_ds_t1_linear_wf
+from ce2nce_pipeline.workflows.outputs import OutputLayout, init_ds_t1_linear_wf
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_both_t1_linear_sidecars_carry_the_probability(template_file, tmp_path):
     workflow = pe.Workflow(name="gd_test_wf", base_dir=str(tmp_path / "work"))
     gadolinium_wf = init_gadolinium_wf(labelled_ce=True)
     ds_wf = init_ds_t1_linear_wf(
-        output_dir=str(output_dir),
+        layout=OutputLayout(output_dir=str(output_dir)),
         source_entities={"subject": "01", "session": "M000"},
         source_relpath="sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz",
         software_versions={"ce2nce": "test"},

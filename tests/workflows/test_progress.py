@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from ce2nce_pipeline.bids import T1wImage
-from ce2nce_pipeline.config import RunConfig, TranslationModel
+from ce2nce_pipeline.config import RunConfig
 from ce2nce_pipeline.models.default import default_model_path
 from ce2nce_pipeline.workflows.base import init_ce2nce_wf
+from ce2nce_pipeline.workflows.prepare import PreparedRun, RunEnvironment
 from ce2nce_pipeline.workflows.progress import STAGES, RunProgress, _branch_nodes, duration
+
+from ..conftest import fake_translation_model
 
 IMAGES = [
     T1wImage(Path(f"/bids/{relative}"), relative, entities, agent)
@@ -34,8 +37,8 @@ IMAGES = [
 @pytest.fixture(scope="module")
 def workflow():
     config = RunConfig(Path("/bids"), Path("/out"), "participant", mask_backend="template")
-    model = TranslationModel(default_model_path(), architecture="res_unet", weights_sha256="0")
-    return init_ce2nce_wf(config, IMAGES, {}, model)
+    model = fake_translation_model(default_model_path())
+    return init_ce2nce_wf(config, IMAGES, {}, PreparedRun(model, RunEnvironment()))
 
 
 def test_every_node_that_runs_belongs_to_its_image(workflow):

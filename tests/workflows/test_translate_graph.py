@@ -86,34 +86,19 @@ def test_command_line_choice_reaches_the_run_settings(tmp_path, colin27_crop):
 def test_every_working_node_of_a_participant_graph_declares_its_memory(tmp_path):
     # A scheduler packs images by the nodes' mem_gb: a working node left at nipype's default
     # (0.2 GB, far below what ANTs, HD-BET or torch hold) would let it start too many at once.
-    from ce2nce_pipeline.bids import T1wImage
-    from ce2nce_pipeline.config import TranslationModel
-    from ce2nce_pipeline.workflows.base import init_single_subject_wf
+    from ce2nce_pipeline.workflows.base import SubjectSettings, init_single_subject_wf
+    from ce2nce_pipeline.workflows.outputs import OutputLayout
 
-    images = [
-        T1wImage(tmp_path / "a.nii.gz", "sub-01/anat/sub-01_T1w.nii.gz", {"subject": "01"}),
-        T1wImage(
-            tmp_path / "b.nii.gz",
-            "sub-01/anat/sub-01_ce-gadolinium_T1w.nii.gz",
-            {"subject": "01", "ceagent": "gadolinium"},
-            contrast_agent="gadolinium",
-        ),
-    ]
-    model = TranslationModel(
-        checkpoint=tmp_path,
-        architecture="res_unet",
-        weights_sha256="0" * 64,
-        normalisation="white-matter",
-        network_grid="128x128x128",
-        output_resampling="keep-detail",
+    from ..conftest import fake_translation_model, session_images
+
+    settings = SubjectSettings(
+        layout=OutputLayout(output_dir=str(tmp_path / "out")),
+        software_versions={},
+        translation=fake_translation_model(tmp_path),
+        mask_backend="template",
     )
     workflow = init_single_subject_wf(
-        subject="01",
-        images=images,
-        output_dir=str(tmp_path / "out"),
-        software_versions={},
-        translation=model,
-        mask_backend="template",
+        subject="01", images=session_images(tmp_path, session=None), settings=settings
     )
     working = {
         node.fullname: node.mem_gb
