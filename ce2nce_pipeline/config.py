@@ -71,6 +71,9 @@ class RunConfig:
     device: str = "auto"
     #: None: the checkpoint's recorded choice.
     output_resampling: OutputResampling | None = None
+    #: After the network, subtract what a grey-level opening finds of the enhancement in its
+    #: output (docs/full_resolution_model.md#enhancement-opening).
+    enhancement_opening: bool = True
     mask_backend: MaskBackend = "hdbet"
     seg_backend: SegBackend = "ants"
     #: t1-linear's affine registration schedule (docs/t1_linear.md).

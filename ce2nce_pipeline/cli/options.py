@@ -152,6 +152,13 @@ def _add_processing_arguments(parser: argparse.ArgumentParser) -> None:
         "paper: the output resampled, finer detail lost); default: what the checkpoint records",
     )
     parser.add_argument(
+        "--enhancement-opening",
+        action=argparse.BooleanOptionalAction,
+        default=RunConfig.enhancement_opening,
+        help="after the network, subtract the enhancement a grey-level opening finds in its "
+        "output: thin structures brighter than white matter (default: %(default)s)",
+    )
+    parser.add_argument(
         "--device",
         default=RunConfig.device,
         help=f"where the translation runs: auto, cpu, cuda (default {RunConfig.device})",

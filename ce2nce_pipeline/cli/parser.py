@@ -128,6 +128,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         model=model,
         device=args.device,
         output_resampling=args.output_resampling,
+        enhancement_opening=args.enhancement_opening,
         mask_backend=args.mask_backend,
         seg_backend=args.seg_backend,
         registration=args.registration,

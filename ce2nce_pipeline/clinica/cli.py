@@ -44,6 +44,11 @@ PIPELINE_NAME = "ce2nce"
     help="How a network on a coarser grid returns its output. Default: the checkpoint's.",
 )
 @cli_param.option_group.option(
+    "--enhancement-opening/--no-enhancement-opening", default=RunConfig.enhancement_opening,
+    show_default=True,
+    help="After the network, subtract the enhancement a grey-level opening finds in its output.",
+)  # fmt: skip
+@cli_param.option_group.option(
     "--mask-backend", type=click.Choice(MASK_BACKENDS), default=RunConfig.mask_backend,
     show_default=True,
     help="Brain masking.",
@@ -80,6 +85,7 @@ def cli(
     model: str | None = None,
     no_translation: bool = False,
     output_resampling: str | None = None,
+    enhancement_opening: bool = RunConfig.enhancement_opening,
     mask_backend: str = RunConfig.mask_backend,
     seg_backend: str = RunConfig.seg_backend,
     registration: str = RunConfig.registration,
@@ -103,6 +109,7 @@ def cli(
     parameters = {
         "model": None if no_translation else (model or "default"),
         "output_resampling": output_resampling,
+        "enhancement_opening": enhancement_opening,
         "mask_backend": mask_backend,
         "seg_backend": seg_backend,
         "registration": registration,

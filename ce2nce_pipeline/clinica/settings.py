@@ -10,6 +10,7 @@ from ..config import RunConfig
 DEFAULT_PARAMETERS: dict[str, object] = {
     "model": "default",  # a checkpoint folder, "default" (the shipped model) or None (none)
     "output_resampling": RunConfig.output_resampling,
+    "enhancement_opening": RunConfig.enhancement_opening,
     "mask_backend": RunConfig.mask_backend,
     "seg_backend": RunConfig.seg_backend,
     "registration": RunConfig.registration,  # t1-linear's affine schedule
@@ -35,6 +36,7 @@ def run_config(bids_dir: Path, caps_dir: Path, parameters: dict) -> RunConfig:
         analysis_level="participant",
         model=Path(model).expanduser().resolve() if model is not None else None,
         output_resampling=parameters["output_resampling"],
+        enhancement_opening=bool(parameters["enhancement_opening"]),
         mask_backend=parameters["mask_backend"],
         seg_backend=parameters["seg_backend"],
         registration=parameters["registration"],

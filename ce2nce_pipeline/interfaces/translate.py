@@ -26,6 +26,9 @@ class _TranslateInputSpec(BaseInterfaceInputSpec):
         usedefault=True,
         desc="how a coarser network grid's output returns to the t1-linear grid",
     )
+    enhancement_opening = traits.Bool(
+        False, usedefault=True, desc="subtract the enhancement an opening finds in the output"
+    )
     flip_uncertainty = traits.Bool(
         True, usedefault=True, desc="also run on the left-right mirror and write the sd map"
     )
@@ -51,6 +54,7 @@ class TranslateCeToNce(SimpleInterface):
             device=self.inputs.device,
             num_threads=self.inputs.num_threads,
             output_resampling=self.inputs.output_resampling,
+            enhancement_opening=self.inputs.enhancement_opening,
         )
         image = nib.load(self.inputs.in_file)
         out_file = str(Path(runtime.cwd) / "t1w_synthetic.nii.gz")

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ..science.devices import resolve_device
+from ..science.enhancement_opening import remove_enhancement
 from ..science.intensity import scale_network_input
 from ..science.qc import flip_sd
 from ..science.resampling import (
@@ -109,6 +110,10 @@ class Predictor:
         the output resampled (``"round-trip"``, the paper) or only the network's change,
         applied to the full-resolution input (``"keep-detail"``). Default: what the checkpoint
         records, else ``"round-trip"``. No effect on full-resolution networks.
+    enhancement_opening : bool
+        After the network, subtract the enhancement that a grey-level opening finds in its
+        output (:mod:`ce2nce_pipeline.science.enhancement_opening`): thin structures brighter
+        than white matter that the network left.
 
     Notes
     -----
@@ -127,6 +132,7 @@ class Predictor:
         mixed_precision: bool = True,
         batch_size: int = 1,
         output_resampling: str | None = None,
+        enhancement_opening: bool = False,
     ) -> None:
         if num_threads is not None:
             if (
@@ -153,6 +159,8 @@ class Predictor:
             )
         #: How outputs of a network on a coarser grid return to the t1-linear grid.
         self.output_resampling = output_resampling
+        #: Whether the enhancement an opening finds in the network's output is subtracted.
+        self.enhancement_opening = bool(enhancement_opening)
         self.mixed_precision = bool(mixed_precision) and self.device.type == "cuda"
         self.batch_size = batch_size
         self.model = model.to(self.device).eval()
@@ -176,7 +184,8 @@ class Predictor:
         device, num_threads
             See :class:`Predictor`.
         **kwargs
-            ``mixed_precision``, ``batch_size``, ``output_resampling``.
+            ``mixed_precision``, ``batch_size``, ``output_resampling``,
+            ``enhancement_opening``.
 
         Raises
         ------
@@ -254,13 +263,19 @@ class Predictor:
                 output = resample_to_shape(output, input_shape)
         return [volume[0].cpu().numpy() for volume in output]
 
+    def _finish(self, output: np.ndarray) -> np.ndarray:
+        """The network's output in the input's units, with the opening's enhancement removed
+        when asked (float32)."""
+        output = np.asarray(output, dtype=np.float32)
+        return remove_enhancement(output) if self.enhancement_opening else output
+
     def _wrap(
         self,
         image: nib.spatialimages.SpatialImage,
         scaled_output: np.ndarray,
         params: MinMaxParams,
     ) -> nib.Nifti1Image:
-        data = np.asarray(minmax_unscale(scaled_output, params), dtype=np.float32)
+        data = self._finish(minmax_unscale(scaled_output, params))
         _keep_empty_voxels_empty(data, image.get_fdata(dtype=np.float32, caching="unchanged"))
         if isinstance(image, nib.Nifti1Image):
             header = image.header.copy()
@@ -283,7 +298,7 @@ class Predictor:
             np.asarray(data, dtype=np.float32), self.normalisation
         )
         (output,) = self._run([scaled])
-        output = np.asarray(minmax_unscale(output, params), dtype=np.float32)
+        output = self._finish(minmax_unscale(output, params))
         _keep_empty_voxels_empty(output, np.asarray(data))
         return output
 

@@ -26,6 +26,9 @@ class TranslationModel:
         The network's input grid, e.g. ``"128x128x128"``.
     output_resampling
         How the output comes back to the t1-linear grid.
+    enhancement_opening
+        Whether the enhancement a grey-level opening finds in the network's output is
+        subtracted (:mod:`~ce2nce_pipeline.science.enhancement_opening`).
     name
         Name of a model shipped with ce2nce; ``None`` otherwise (the sidecar's ``Model`` is then
         the checkpoint folder's name, and ``Checkpoint`` its path).
@@ -38,10 +41,14 @@ class TranslationModel:
     network_grid: str = "128x128x128"
     output_resampling: OutputResampling = "round-trip"
     name: str | None = None
+    enhancement_opening: bool = False
 
     @classmethod
     def from_checkpoint(
-        cls, checkpoint: Path, output_resampling: OutputResampling | None = None
+        cls,
+        checkpoint: Path,
+        output_resampling: OutputResampling | None = None,
+        enhancement_opening: bool = False,
     ) -> TranslationModel:
         """Read and verify a checkpoint folder (weights digest, metadata) into a model.
 
@@ -69,6 +76,7 @@ class TranslationModel:
             network_grid="x".join(map(str, metadata["preprocessing"]["network_grid"]["shape"])),
             output_resampling=output_resampling or checkpoint_output_resampling(metadata),
             name=DEFAULT_MODEL_NAME if checkpoint == default_model_path() else None,
+            enhancement_opening=enhancement_opening,
         )
 
     @property
@@ -106,5 +114,6 @@ class TranslationModel:
                 "IntensityNormalisation": self.normalisation,
                 "NetworkGrid": self.network_grid,
                 "OutputResampling": self.output_resampling,
+                "EnhancementOpening": self.enhancement_opening,
             }
         )

@@ -57,7 +57,9 @@ def check_translation_model(config: RunConfig, n_ce: int) -> TranslationModel | 
     from ..models import CheckpointError
 
     try:
-        return TranslationModel.from_checkpoint(config.model, config.output_resampling)
+        return TranslationModel.from_checkpoint(
+            config.model, config.output_resampling, config.enhancement_opening
+        )
     except CheckpointError as error:
         raise InvalidInputError(str(error)) from None
 

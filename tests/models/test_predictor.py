@@ -368,3 +368,21 @@ def test_flip_sd_is_zero_for_a_symmetric_network_and_half_the_asymmetry_otherwis
     # Away from the middle, one output has +0.1 (x100 intensity units) and the other not.
     assert np.median(values[:60]) == pytest.approx(5.0, abs=0.5)
     assert np.median(values[110:]) == pytest.approx(5.0, abs=0.5)
+
+
+def test_enhancement_opening_takes_thin_bright_structures_out_of_the_network_output():
+    """With ``enhancement_opening`` the output is the plain one with the opening's excess
+    subtracted: a thin bright tube drawn into the head comes down, the rest is unchanged."""
+    from ce2nce_pipeline.science.enhancement_opening import remove_enhancement
+
+    data = head_like(scale=900.0)
+    data[60:110, 100:102, 90:92] = 1.6 * data[60:110, 100:102, 90:92].max()
+    plain = Predictor(ScaledIdentity(), device="cpu", output_resampling="keep-detail")
+    opened = Predictor(
+        ScaledIdentity(), device="cpu", output_resampling="keep-detail", enhancement_opening=True
+    )
+    before, after = plain.predict_array(data), opened.predict_array(data)
+    np.testing.assert_allclose(after, remove_enhancement(before), atol=1e-3)
+    tube = (slice(62, 108), slice(100, 102), slice(90, 92))
+    assert after[tube].mean() < 0.8 * before[tube].mean()
+    assert (after <= before + 1e-3).all()

@@ -37,10 +37,15 @@ def main():
     parser.add_argument("--model", type=Path)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--output-resampling", choices=("keep-detail", "round-trip"))
+    parser.add_argument("--enhancement-opening", action=argparse.BooleanOptionalAction, default=False)
     args = parser.parse_args()
     predictor = (
         Predictor.from_checkpoint(
-            args.model, device="cpu", num_threads=2, output_resampling=args.output_resampling
+            args.model,
+            device="cpu",
+            num_threads=2,
+            output_resampling=args.output_resampling,
+            enhancement_opening=args.enhancement_opening,
         )
         if args.model
         else None

@@ -1,0 +1,107 @@
+"""Enhancement removed by a grey-level opening: thin structures brighter than white matter.
+
+Gadolinium shows in a T1w-ce as thin structures brighter than white matter (WM): vessels,
+dural sinuses, the dura, choroid plexus, lesion rims. A grey-level *opening* by a ball of radius
+``r`` (an erosion then a dilation) keeps what is at least ``2r`` wide and lowers what is thinner to
+the level of what surrounds it — in a sulcus, the cerebrospinal fluid or grey matter that the
+T1w-nce shows there. The *excess* over the opening is the candidate enhancement. It is removed
+where the image is brighter than white matter (``above_white_matter``, in WM units) and the
+excess is large (``min_excess``, WM units: the noise of normal WM stays below it), and in the
+``grow_voxels`` around such voxels (the partial-volume rim of a vessel).
+
+All levels are in WM units: the image divided by its median in the MNI152 white-matter prior
+(:func:`~.intensity.white_matter_region`), so the same settings hold for any scanner scale. The
+ball is approximated by alternating 3×3×3 cubes and 6-neighbour crosses (``r`` of each, a
+rhombicuboctahedron), twenty times quicker than a voxelised ball and within 0.03 WM units of it.
+
+Pure functions of arrays. The settings and their measured effect on real pre/post-gadolinium
+pairs are in docs/full_resolution_model.md ("Enhancement opening").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from .intensity import white_matter_region
+
+__all__ = ["OpeningSettings", "enhancement_excess", "remove_enhancement"]
+
+_CROSS = ndimage.generate_binary_structure(3, 1)
+
+
+@dataclass(frozen=True)
+class OpeningSettings:
+    """How the opening finds enhancement (module docstring).
+
+    Attributes
+    ----------
+    radius_voxels
+        Radius of the opening's structuring element (voxels of the t1-linear 1 mm grid).
+    above_white_matter
+        Only voxels brighter than this many times the white-matter median are candidates.
+    min_excess
+        Only an excess over the opening above this (WM units) is enhancement.
+    grow_voxels
+        Enhancement voxels are grown by this many voxels (within tissue brighter than half the
+        white matter) to take the partial-volume rim.
+    """
+
+    radius_voxels: int = 4
+    above_white_matter: float = 1.0
+    min_excess: float = 0.35
+    grow_voxels: int = 1
+
+    def __post_init__(self) -> None:
+        if self.radius_voxels < 1:
+            raise ValueError(f"radius_voxels must be at least 1, got {self.radius_voxels}")
+        if self.min_excess < 0 or self.above_white_matter < 0:
+            raise ValueError("above_white_matter and min_excess must not be negative")
+        if self.grow_voxels < 0:
+            raise ValueError(f"grow_voxels must not be negative, got {self.grow_voxels}")
+
+
+def _opening(data: NDArray[np.float32], radius: int) -> NDArray[np.float32]:
+    """Grey-level opening by the approximate ball of ``radius`` voxels (module docstring)."""
+    shapes = [{"size": (3, 3, 3)} if k % 2 == 0 else {"footprint": _CROSS} for k in range(radius)]
+    eroded = data
+    for shape in shapes:
+        eroded = ndimage.grey_erosion(eroded, **shape)
+    opened = eroded
+    for shape in shapes:
+        opened = ndimage.grey_dilation(opened, **shape)
+    return opened
+
+
+def white_matter_median(data: NDArray[np.floating]) -> float:
+    """Median of ``data`` in the MNI152 white-matter prior, where it is positive."""
+    region = white_matter_region(np.shape(data)) & (np.asarray(data) > 0)
+    if not region.any():
+        raise ValueError("the image is zero over the whole white-matter prior")
+    return float(np.median(np.asarray(data)[region]))
+
+
+def enhancement_excess(
+    data: NDArray[np.floating], settings: OpeningSettings = OpeningSettings()
+) -> NDArray[np.float32]:
+    """The enhancement found in a t1-linear image, in its own intensity units (≥ 0)."""
+    data = np.asarray(data, dtype=np.float32)
+    scale = white_matter_median(data)
+    units = data / scale
+    excess = np.maximum(units - _opening(units, settings.radius_voxels), 0.0)
+    enhanced = (units > settings.above_white_matter) & (excess > settings.min_excess)
+    if settings.grow_voxels:
+        grown = ndimage.binary_dilation(enhanced, iterations=settings.grow_voxels)
+        enhanced = grown & (units > 0.5)
+    return np.where(enhanced, excess * scale, 0.0).astype(np.float32)
+
+
+def remove_enhancement(
+    data: NDArray[np.floating], settings: OpeningSettings = OpeningSettings()
+) -> NDArray[np.float32]:
+    """A t1-linear image with the enhancement of :func:`enhancement_excess` subtracted."""
+    data = np.asarray(data, dtype=np.float32)
+    return data - enhancement_excess(data, settings)
