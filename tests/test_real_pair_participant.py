@@ -2,11 +2,12 @@
 
 A real validation pair of ../shared/data/brats18-pairs (read where it lies, never copied) goes
 through the whole participant level with its defaults (t1-linear, the shipped translation
-model, masks, segmentation); the outputs are scored by ``science.enhancement_removal`` and the
+model followed by the enhancement opening, masks, segmentation); the outputs are scored by ``science.enhancement_removal`` and the
 label maps' volumes. The thresholds sit between what the shipped default measures
 (docs/default_model.md, "On the real validation pairs") and what a regression would give: a
-translation that stops working brings the MAE back to the T1w-ce's, and one that adds
-brightness makes the removal negative.
+translation that stops working brings the MAE back to the T1w-ce's, an opening that stops
+removing the enhancement leaves the network's 22 %, and one that adds brightness makes the
+removal negative.
 """
 
 from __future__ import annotations
@@ -58,18 +59,19 @@ def test_shipped_default_on_a_real_validation_pair(outputs):
         load(f"{stem}_{SPACE}_desc-brain_mask.nii.gz") > 0.5,
         nce_labels,
     )
-    # Measured with the shipped default (docs/default_model.md): MAE ce 27.6 -> synthetic 20.4,
-    # removal 21.9 %. A translation that does nothing scores the ce's MAE and 0 %.
-    assert scores["mae_synthetic"] < scores["mae_ce"] - 3.0, scores
-    assert scores["removed_synthetic"] > 10.0, scores
+    # Measured with the defaults (docs/full_resolution_model.md, "Enhancement opening"): MAE
+    # ce 27.6 -> synthetic 7.9, removal 61.8 % (the network alone: 20.4 and 21.9 %). A
+    # translation that does nothing scores the ce's MAE and 0 %.
+    assert scores["mae_synthetic"] < 0.5 * scores["mae_ce"], scores
+    assert scores["removed_synthetic"] > 45.0, scores
     reference = volumes_cm3(outputs / f"{stem}_{SPACE}_dseg.nii.gz")
     ce_error = volumes_cm3(outputs / f"{ce_stem}_dseg.nii.gz") - reference
     synthetic_error = volumes_cm3(outputs / f"{ce_stem}_desc-synthetic_dseg.nii.gz") - reference
-    # The volumes the product exists to fix are NOT fixed by the shipped default: measured on
-    # this pair with the ce registered through its T1w-nce, volume error ce 160.6 cm3,
-    # synthetic 206.3 cm3 (docs/default_model.md). The guard catches a segmentation of the
-    # synthetic image that breaks down (far beyond what was measured).
-    assert np.abs(synthetic_error).sum() < np.abs(ce_error).sum() + 90.0, (
+    # The volumes the product exists to fix are not fixed on this pair by the defaults:
+    # measured volume error ce 160.6 cm3, synthetic 178.6 cm3 (the network alone: 206.3). The
+    # guard catches the opening switched off or a segmentation of the synthetic image that
+    # breaks down.
+    assert np.abs(synthetic_error).sum() < np.abs(ce_error).sum() + 35.0, (
         ce_error,
         synthetic_error,
     )

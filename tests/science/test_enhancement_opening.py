@@ -6,6 +6,7 @@ import pytest
 from ce2nce_pipeline.science.enhancement_opening import (
     OpeningSettings,
     enhancement_excess,
+    intracranial_region,
     remove_enhancement,
     white_matter_median,
 )
@@ -81,3 +82,13 @@ def test_bad_settings_are_refused(settings):
 def test_an_image_empty_in_white_matter_is_refused():
     with pytest.raises(ValueError, match="white-matter prior"):
         white_matter_median(np.zeros(SHAPE, np.float32))
+
+
+def test_bright_thin_structures_outside_the_skull_are_left_alone(tissue):
+    """Scalp fat and marrow of a whole head: outside the template's brain and its margin."""
+    image = tissue.copy()
+    outside = ~intracranial_region(SHAPE, OpeningSettings().intracranial_margin_voxels)
+    assert outside[:, :2].any()
+    image[:, :2] = 180.0  # a thin bright sheet along one face of the field of view
+    excess = enhancement_excess(image)
+    assert excess[outside].max() == 0.0
