@@ -16,6 +16,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from ..config import RunConfig
+from ..science.brain_mask import MASK_BACKENDS
+
 #: Arguments of ``ce2nce simulate`` for the demo dataset: 3 subjects, one ce-only session,
 #: one low-quality ce, full 1 mm images; each pair two series (own acquisition, head motion).
 DEMO_SIMULATION = (
@@ -35,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--size", choices=["full", "small"], default="full", help="small: 2 mm images (quick)"
     )
+    parser.add_argument(
+        "--mask-backend",
+        choices=MASK_BACKENDS,
+        default=RunConfig.mask_backend,
+        help=f"brain masks of the participant level (default {RunConfig.mask_backend}; "
+        "template: quicker, no network)",
+    )
     args = parser.parse_args(argv)
     demo_dir = args.demo_dir.resolve()
     bids_dir = demo_dir / "bids"
@@ -47,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     participant = ce2nce_main(
         [
             str(bids_dir), str(output_dir), "participant", "--nprocs", str(args.nprocs),
-            "-w", str(demo_dir / "work"),
+            "-w", str(demo_dir / "work"), "--mask-backend", args.mask_backend,
         ]
     )  # fmt: skip
     group = ce2nce_main([str(bids_dir), str(output_dir), "group"])
