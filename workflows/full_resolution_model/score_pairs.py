@@ -37,7 +37,9 @@ def main():
     parser.add_argument("--model", type=Path)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--output-resampling", choices=("keep-detail", "round-trip"))
-    parser.add_argument("--enhancement-opening", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument(
+        "--enhancement-opening", action=argparse.BooleanOptionalAction, default=False
+    )
     args = parser.parse_args()
     predictor = (
         Predictor.from_checkpoint(
