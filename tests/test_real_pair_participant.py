@@ -3,8 +3,9 @@
 A real validation pair of ../shared/data/brats18-pairs (read where it lies, never copied) goes
 through the whole participant level with its defaults (t1-linear, the shipped translation
 model followed by the enhancement opening, masks, segmentation); the outputs are scored by
-``science.enhancement_removal`` and the label maps' volumes. The thresholds sit between what the shipped default measures
-(docs/default_model.md, "On the real validation pairs") and what a regression would give: a
+``science.enhancement_removal`` and the label maps' volumes. The thresholds sit between what
+the defaults measure (docs/full_resolution_model.md, "Enhancement opening") and what a
+regression would give: a
 translation that stops working brings the MAE back to the T1w-ce's, an opening that stops
 removing the enhancement leaves the network's 22 %, and one that adds brightness makes the
 removal negative.
