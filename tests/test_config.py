@@ -81,6 +81,7 @@ def test_translation_model_sidecar_keys_and_order(tmp_path, monkeypatch):
         "IntensityNormalisation",
         "NetworkGrid",
         "OutputResampling",
+        "ChangeRegion",
         "EnhancementOpening",
     ]
     assert model.sidecar()["Model"] == "res"

@@ -29,6 +29,12 @@ class _TranslateInputSpec(BaseInterfaceInputSpec):
     enhancement_opening = traits.Bool(
         False, usedefault=True, desc="subtract the enhancement an opening finds in the output"
     )
+    change_region = traits.Enum(
+        "everywhere",
+        "intracranial",
+        usedefault=True,
+        desc="where the network's change is kept (the input elsewhere)",
+    )
     flip_uncertainty = traits.Bool(
         True, usedefault=True, desc="also run on the left-right mirror and write the sd map"
     )
@@ -55,6 +61,7 @@ class TranslateCeToNce(SimpleInterface):
             num_threads=self.inputs.num_threads,
             output_resampling=self.inputs.output_resampling,
             enhancement_opening=self.inputs.enhancement_opening,
+            change_region=self.inputs.change_region,
         )
         image = nib.load(self.inputs.in_file)
         out_file = str(Path(runtime.cwd) / "t1w_synthetic.nii.gz")

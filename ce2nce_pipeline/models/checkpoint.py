@@ -37,6 +37,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..derivatives import software_versions
+from ..science.change_region import CHANGE_REGIONS
 from ..science.intensity import (
     INTENSITY_NORMALISATIONS,
     WHITE_MATTER_LEVEL,
@@ -66,6 +67,7 @@ __all__ = [
     "CheckpointError",
     "TrainingMetadata",
     "checkpoint_normalisation",
+    "checkpoint_change_region",
     "checkpoint_output_resampling",
     "load_checkpoint",
     "read_metadata",
@@ -219,6 +221,15 @@ def checkpoint_output_resampling(metadata: Mapping[str, Any]) -> str:
     return str(record.get("output", "round-trip"))
 
 
+def checkpoint_change_region(metadata: Mapping[str, Any]) -> str:
+    """Where a checkpoint's translation may change the image (``"everywhere"`` if none).
+
+    One of :data:`~ce2nce_pipeline.science.change_region.CHANGE_REGIONS`, recorded as
+    ``preprocessing.change_region``.
+    """
+    return str(metadata.get("preprocessing", {}).get("change_region", "everywhere"))
+
+
 def checkpoint_normalisation(metadata: Mapping[str, Any]) -> str:
     """The intensity normalisation a checkpoint's metadata records (``"min-max"`` if none)."""
     record = metadata.get("preprocessing", {}).get("intensity_normalisation", {})
@@ -233,6 +244,7 @@ def save_checkpoint(
     network_shape: tuple[int, int, int] = NETWORK_SHAPE,
     normalisation: str = "min-max",
     output_resampling: str = "round-trip",
+    change_region: str = "everywhere",
     overwrite: bool = False,
     half_precision: bool = False,
 ) -> Path:
@@ -254,6 +266,10 @@ def save_checkpoint(
     output_resampling : {"round-trip", "keep-detail"}
         How the Predictor brings outputs of a network on a coarser grid back to the t1-linear
         grid by default (:func:`~ce2nce_pipeline.science.resampling.keep_detail`).
+    change_region : {"everywhere", "intracranial"}
+        Where the Predictor keeps the network's change
+        (:mod:`~ce2nce_pipeline.science.change_region`); ``"intracranial"`` only for a network
+        whose output shares its input's units.
     overwrite : bool
         Replace an existing checkpoint at ``path`` (e.g. the "last" checkpoint of a run).
     half_precision : bool
@@ -278,6 +294,10 @@ def save_checkpoint(
         raise ValueError(
             f"unknown output resampling {output_resampling!r}; choose one of "
             f"{list(OUTPUT_RESAMPLINGS)}"
+        )
+    if change_region not in CHANGE_REGIONS:
+        raise ValueError(
+            f"unknown change region {change_region!r}; choose one of {list(CHANGE_REGIONS)}"
         )
     if metadata is None:
         training = TrainingMetadata()
@@ -321,7 +341,8 @@ def save_checkpoint(
             },
             "network_grid": {"shape": [int(s) for s in network_shape]},
             "resampling": {**RESAMPLING, "output": output_resampling},
-        },
+        }
+        | ({"change_region": change_region} if change_region != "everywhere" else {}),
         "training": dataclasses.asdict(training),
         "software": _software_versions(),
         "citation": _CITATION,
@@ -414,6 +435,11 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(
             f"{metadata_file}: unsupported resampling {resampling!r} "
             "(expected trilinear, align_corners false)"
+        )
+    if preprocessing.get("change_region", "everywhere") not in CHANGE_REGIONS:
+        raise CheckpointError(
+            f"{metadata_file}: unknown change region {preprocessing.get('change_region')!r}; "
+            f"this ce2nce knows {list(CHANGE_REGIONS)}"
         )
     if resampling.get("output", "round-trip") not in OUTPUT_RESAMPLINGS:
         raise CheckpointError(

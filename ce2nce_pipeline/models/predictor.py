@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..science.change_region import CHANGE_REGIONS, confine_change
 from ..science.devices import resolve_device
 from ..science.enhancement_opening import remove_enhancement
 from ..science.intensity import scale_network_input
@@ -46,7 +47,12 @@ from ..science.resampling import (
     resample_to_shape,
     run_padded,
 )
-from .checkpoint import checkpoint_normalisation, checkpoint_output_resampling, load_checkpoint
+from .checkpoint import (
+    checkpoint_change_region,
+    checkpoint_normalisation,
+    checkpoint_output_resampling,
+    load_checkpoint,
+)
 
 __all__ = ["Predictor", "deterministic_cudnn", "resolve_device"]
 
@@ -114,6 +120,10 @@ class Predictor:
         After the network, subtract the enhancement that a grey-level opening finds in its
         output (:mod:`ce2nce_pipeline.science.enhancement_opening`): thin structures brighter
         than white matter that the network left.
+    change_region : {"everywhere", "intracranial"}, optional
+        Where the network's change is kept, the input given back elsewhere
+        (:mod:`ce2nce_pipeline.science.change_region`). Default: what the checkpoint records,
+        else ``"everywhere"``.
 
     Notes
     -----
@@ -133,6 +143,7 @@ class Predictor:
         batch_size: int = 1,
         output_resampling: str | None = None,
         enhancement_opening: bool = False,
+        change_region: str | None = None,
     ) -> None:
         if num_threads is not None:
             if (
@@ -161,6 +172,14 @@ class Predictor:
         self.output_resampling = output_resampling
         #: Whether the enhancement an opening finds in the network's output is subtracted.
         self.enhancement_opening = bool(enhancement_opening)
+        if change_region is None:
+            change_region = checkpoint_change_region(self.metadata)
+        if change_region not in CHANGE_REGIONS:
+            raise ValueError(
+                f"unknown change region {change_region!r}; choose one of {list(CHANGE_REGIONS)}"
+            )
+        #: Where the network's change is kept (the input elsewhere).
+        self.change_region = change_region
         self.mixed_precision = bool(mixed_precision) and self.device.type == "cuda"
         self.batch_size = batch_size
         self.model = model.to(self.device).eval()
@@ -185,7 +204,7 @@ class Predictor:
             See :class:`Predictor`.
         **kwargs
             ``mixed_precision``, ``batch_size``, ``output_resampling``,
-            ``enhancement_opening``.
+            ``enhancement_opening``, ``change_region``.
 
         Raises
         ------
@@ -263,10 +282,10 @@ class Predictor:
                 output = resample_to_shape(output, input_shape)
         return [volume[0].cpu().numpy() for volume in output]
 
-    def _finish(self, output: np.ndarray) -> np.ndarray:
-        """The network's output in the input's units, with the opening's enhancement removed
-        when asked (float32)."""
-        output = np.asarray(output, dtype=np.float32)
+    def _finish(self, output: np.ndarray, source: np.ndarray) -> np.ndarray:
+        """The network's output in the input's units (``source``: the input), kept in its
+        change region, with the opening's enhancement removed when asked (float32)."""
+        output = confine_change(output, source, self.change_region)
         return remove_enhancement(output) if self.enhancement_opening else output
 
     def _wrap(
@@ -275,8 +294,9 @@ class Predictor:
         scaled_output: np.ndarray,
         params: MinMaxParams,
     ) -> nib.Nifti1Image:
-        data = self._finish(minmax_unscale(scaled_output, params))
-        _keep_empty_voxels_empty(data, image.get_fdata(dtype=np.float32, caching="unchanged"))
+        source = image.get_fdata(dtype=np.float32, caching="unchanged")
+        data = self._finish(minmax_unscale(scaled_output, params), source)
+        _keep_empty_voxels_empty(data, source)
         if isinstance(image, nib.Nifti1Image):
             header = image.header.copy()
         else:
@@ -298,7 +318,7 @@ class Predictor:
             np.asarray(data, dtype=np.float32), self.normalisation
         )
         (output,) = self._run([scaled])
-        output = self._finish(minmax_unscale(output, params))
+        output = self._finish(minmax_unscale(output, params), np.asarray(data, np.float32))
         _keep_empty_voxels_empty(output, np.asarray(data))
         return output
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..science.change_region import ChangeRegion
 from ..science.grids import OutputResampling
 
 
@@ -29,6 +30,8 @@ class TranslationModel:
     enhancement_opening
         Whether the enhancement a grey-level opening finds in the network's output is
         subtracted (:mod:`~ce2nce_pipeline.science.enhancement_opening`).
+    change_region
+        Where the network's change is kept (:mod:`~ce2nce_pipeline.science.change_region`).
     name
         Name of a model shipped with ce2nce; ``None`` otherwise (the sidecar's ``Model`` is then
         the checkpoint folder's name, and ``Checkpoint`` its path).
@@ -42,6 +45,7 @@ class TranslationModel:
     output_resampling: OutputResampling = "round-trip"
     name: str | None = None
     enhancement_opening: bool = False
+    change_region: ChangeRegion = "everywhere"
 
     @classmethod
     def from_checkpoint(
@@ -61,6 +65,7 @@ class TranslationModel:
             The folder is not a loadable checkpoint (one line).
         """
         from .checkpoint import (
+            checkpoint_change_region,
             checkpoint_normalisation,
             checkpoint_output_resampling,
             load_checkpoint,
@@ -77,6 +82,7 @@ class TranslationModel:
             output_resampling=output_resampling or checkpoint_output_resampling(metadata),
             name=DEFAULT_MODEL_NAME if checkpoint == default_model_path() else None,
             enhancement_opening=enhancement_opening,
+            change_region=checkpoint_change_region(metadata),  # type: ignore[arg-type]
         )
 
     @property
@@ -114,6 +120,7 @@ class TranslationModel:
                 "IntensityNormalisation": self.normalisation,
                 "NetworkGrid": self.network_grid,
                 "OutputResampling": self.output_resampling,
+                "ChangeRegion": self.change_region,
                 "EnhancementOpening": self.enhancement_opening,
             }
         )

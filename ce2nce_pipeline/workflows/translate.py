@@ -7,6 +7,7 @@ from nipype.pipeline import engine as pe
 
 from ..interfaces.translate import TranslateCeToNce
 from ..models.translation import TranslationModel
+from ..science.change_region import INTRACRANIAL_CHANGE_MARGIN_VOXELS
 from ..science.intensity import WHITE_MATTER_LEVEL
 
 TRANSLATE_DESC = (
@@ -16,6 +17,10 @@ TRANSLATE_DESC = (
     "{grid} and mapped back to the input's intensity units. The network was also applied to "
     "the image mirrored left-right; the voxel-wise standard deviation of the two outputs was "
     "kept as a measure of the translation's uncertainty."
+)
+CHANGE_REGION_DESC = (
+    " The network's change was kept only inside the intracranial space (the template's brain "
+    "grown by {margin} mm); outside it the input was kept as it was."
 )
 OPENING_DESC = (
     " What the network left of the enhancement was then removed: thin structures brighter "
@@ -58,6 +63,7 @@ def init_translate_wf(
     network_grid: str = "128x128x128",
     output_resampling: str = "round-trip",
     enhancement_opening: bool = False,
+    change_region: str = "everywhere",
     device: str = "auto",
     num_threads: int = 1,
     name: str = "translate_wf",
@@ -88,6 +94,9 @@ def init_translate_wf(
     enhancement_opening
         Subtract, after the network, the enhancement that a grey-level opening finds in its
         output (:mod:`~ce2nce_pipeline.science.enhancement_opening`).
+    change_region
+        Where the network's change is kept (``"everywhere"`` or ``"intracranial"``,
+        :mod:`~ce2nce_pipeline.science.change_region`).
     device
         ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
     num_threads
@@ -111,17 +120,25 @@ def init_translate_wf(
         (the flip uncertainty of the QC flags, docs/qc.md).
     """
     workflow = pe.Workflow(name=name)
-    workflow.__desc__ = TRANSLATE_DESC.format(
-        architecture=architecture,
-        sha256_short=weights_sha256[:12],
-        scaling=SCALING_DESC[normalisation],
-        grid=GRID_DESC.get(
-            network_grid,
-            (KEEP_DETAIL_DESC if output_resampling == "keep-detail" else ROUND_TRIP_DESC).format(
-                grid=network_grid
+    workflow.__desc__ = (
+        TRANSLATE_DESC.format(
+            architecture=architecture,
+            sha256_short=weights_sha256[:12],
+            scaling=SCALING_DESC[normalisation],
+            grid=GRID_DESC.get(
+                network_grid,
+                (
+                    KEEP_DETAIL_DESC if output_resampling == "keep-detail" else ROUND_TRIP_DESC
+                ).format(grid=network_grid),
             ),
-        ),
-    ) + (OPENING_DESC if enhancement_opening else "")
+        )
+        + (
+            CHANGE_REGION_DESC.format(margin=INTRACRANIAL_CHANGE_MARGIN_VOXELS)
+            if change_region == "intracranial"
+            else ""
+        )
+        + (OPENING_DESC if enhancement_opening else "")
+    )
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w_crop"]), name="inputnode")
     outputnode = pe.Node(
         niu.IdentityInterface(fields=["t1w_synthetic", "device", "t1w_flip_sd"]),
@@ -134,6 +151,7 @@ def init_translate_wf(
             num_threads=num_threads,
             output_resampling=output_resampling,
             enhancement_opening=enhancement_opening,
+            change_region=change_region,
         ),
         name="translate",
         n_procs=num_threads,
@@ -174,6 +192,7 @@ def init_model_translate_wf(
         network_grid=model.network_grid,
         output_resampling=model.output_resampling,
         enhancement_opening=model.enhancement_opening,
+        change_region=model.change_region,
         device=device,
         num_threads=num_threads,
         name=name,

@@ -279,3 +279,23 @@ def test_predictor_refuses_preprocessing_it_does_not_know(tmp_path, section, key
     metadata_file.write_text(json.dumps(metadata))
     with pytest.raises(CheckpointError, match=re.escape(named)):
         Predictor.from_checkpoint(path, device="cpu")
+
+
+def test_a_change_region_is_recorded_and_an_unknown_one_refused(tmp_path):
+    model = build_model("res_unet", base_channels=2, depth=2)
+    plain = save_checkpoint(model, tmp_path / "plain", network_shape=(16, 16, 16))
+    assert (
+        "change_region" not in json.loads((plain / "metadata.json").read_text())["preprocessing"]
+    )  # checkpoints that change everywhere stay as they were written before
+    path = save_checkpoint(
+        model, tmp_path / "ckpt", network_shape=(16, 16, 16), change_region="intracranial"
+    )
+    metadata_file = path / "metadata.json"
+    metadata = json.loads(metadata_file.read_text())
+    assert metadata["preprocessing"]["change_region"] == "intracranial"
+    metadata["preprocessing"]["change_region"] = "skull"
+    metadata_file.write_text(json.dumps(metadata))
+    with pytest.raises(CheckpointError, match="unknown change region 'skull'"):
+        Predictor.from_checkpoint(path, device="cpu")
+    with pytest.raises(ValueError, match="unknown change region 'skull'"):
+        save_checkpoint(model, tmp_path / "bad", change_region="skull")

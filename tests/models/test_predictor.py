@@ -386,3 +386,39 @@ def test_enhancement_opening_takes_thin_bright_structures_out_of_the_network_out
     tube = (slice(62, 108), slice(100, 102), slice(90, 92))
     assert after[tube].mean() < 0.8 * before[tube].mean()
     assert (after <= before + 1e-3).all()
+
+
+class Darken(nn.Module):
+    """Lowers every voxel: a translation that changes the whole head."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.8 * x
+
+
+def test_an_intracranial_change_region_gives_the_scalp_back_unchanged(tmp_path):
+    """A checkpoint recording ``change_region="intracranial"`` keeps the network's change only
+    inside the template's grown brain: a head-like image comes out darkened in the brain and
+    untouched outside, while the same network recorded without it darkens both."""
+    from ce2nce_pipeline.science.change_region import INTRACRANIAL_CHANGE_MARGIN_VOXELS
+    from ce2nce_pipeline.science.enhancement_opening import intracranial_region
+
+    data = head_like(scale=900.0)
+    inside = intracranial_region(T1_LINEAR_SHAPE, INTRACRANIAL_CHANGE_MARGIN_VOXELS)
+    head = data > 0
+    assert (head & ~inside).sum() > 10_000  # the phantom has a scalp outside the region
+    everywhere = Predictor(Darken(), device="cpu", output_resampling="keep-detail")
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(
+        build_preset("res_unet", "tiny"), tmp_path / "res", change_region="intracranial"
+    )
+    assert Predictor.from_checkpoint(checkpoint, device="cpu").change_region == "intracranial"
+    confined = Predictor(
+        Darken(), device="cpu", output_resampling="keep-detail", change_region="intracranial"
+    )
+    free, kept = everywhere.predict_array(data), confined.predict_array(data)
+    outside = head & ~inside
+    assert np.abs(free[outside] - data[outside]).mean() > 10.0
+    np.testing.assert_array_equal(kept[outside], data[outside])
+    np.testing.assert_allclose(kept[inside], free[inside], atol=1e-3)
+    with pytest.raises(ValueError, match="unknown change region"):
+        Predictor(Darken(), device="cpu", change_region="brain")
