@@ -2,9 +2,10 @@
 #   make demo   -> installs everything, builds a small real dataset, runs ce2nce on it
 #   make test   -> installs everything, runs the test suite
 #   make test-fast -> the unit tier only (tests not marked slow; a few minutes)
-# and, to re-train the shipped default model from scratch (docs/default_model.md):
+# and, to package the shipped default model from its kept training chunk, with its held-out
+# tables (docs/default_model.md):
 #   make default-model
-# and to train the full-resolution model on real pairs (docs/full_resolution_model.md):
+# and to train the full-resolution models on real pairs (docs/full_resolution_model.md):
 #   make full-resolution-model
 # and the HTML documentation (Sphinx, warnings as errors) into docs/_build/html:
 #   make docs
@@ -51,7 +52,7 @@ test-fast: install
 	$(VENV)/bin/pytest -q -m "not slow" --durations=10
 
 default-model: install
-	bash workflows/default_model/build.sh
+	bash workflows/full_resolution_model/package_default.sh
 
 full-resolution-model: install
 	bash workflows/full_resolution_model/build.sh

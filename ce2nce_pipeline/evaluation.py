@@ -39,6 +39,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from .config import RunConfig
 from .errors import Ce2nceError, InvalidInputError
 from .models.checkpoint import CheckpointError
 from .models.predictor import Predictor
@@ -114,6 +115,10 @@ class EvaluationConfig:
         Delta degrees of freedom of the sds (1: sample sd).
     save_synthetic : bool
         Also write the synthetic images.
+    enhancement_opening : bool
+        Subtract, after each network, the enhancement a grey-level opening finds in its output,
+        as the participant level does by default
+        (:mod:`~ce2nce_pipeline.science.enhancement_opening`).
     """
 
     output_dir: Path = setting(section=None, path=True)
@@ -129,6 +134,7 @@ class EvaluationConfig:
     correction: str = setting("bonferroni", section=None)
     ddof: int = setting(1, section=None, low=0)
     save_synthetic: bool = setting(False, section=None)
+    enhancement_opening: bool = setting(RunConfig.enhancement_opening, section=None)
 
     def __post_init__(self) -> None:
         coerce_fields(self)
@@ -456,6 +462,7 @@ def _predictors(config: EvaluationConfig) -> dict[str, Predictor]:
                 device=config.device,
                 num_threads=config.num_threads,
                 mixed_precision=config.mixed_precision,
+                enhancement_opening=config.enhancement_opening,
             )
         except CheckpointError as error:
             raise Ce2nceError(f"model {name}: {error}") from None

@@ -28,8 +28,10 @@ from ce2nce_pipeline.science.t1_linear import (
 )
 from ce2nce_pipeline.simulation.clinical_stack import clinical_stack, head_pose
 
-from .models.test_default_model import HELD_OUT_SUBJECT, REAL_PAIRS
-
+#: Real pre/post-gadolinium pairs the team keeps beside the project (never copied into it).
+REAL_PAIRS = Path(__file__).resolve().parents[2] / "shared" / "data" / "brats18-pairs"
+#: A real test subject of the translation recipes (docs/full_resolution_model.md).
+HELD_OUT_SUBJECT = "sub-TCIA10639"
 POINTS_STEP = 97
 
 

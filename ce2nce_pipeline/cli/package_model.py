@@ -54,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the Predictor brings this model's outputs back to the t1-linear grid by "
         "default, as chosen on the validation pairs (default: what the checkpoint records)",
     )
+    parser.add_argument(
+        "--change-region",
+        choices=("everywhere", "intracranial"),
+        help="where the Predictor keeps this model's change, as chosen on the validation pairs "
+        "(default: what the checkpoint records)",
+    )
+    parser.add_argument(
+        "--warning",
+        help="what the model card says first: what the model was trained on and how far to "
+        "trust it (default: the shipped model's)",
+    )
     parser.add_argument("--data", required=True, help="one line describing the training data")
     parser.add_argument("--notes", default="", help="training facts (time, hardware)")
     parser.add_argument("--target", type=Path, help="destination (default: the package's)")
@@ -75,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             target=args.target,
             real_pairs=args.real_pairs,
             output_resampling=args.output_resampling,
+            change_region=args.change_region,
+            **({"warning": args.warning} if args.warning else {}),
         )
     except (Ce2nceError, CheckpointError, ValueError, OSError) as error:
         print(f"ce2nce package-default-model: error: {error}", file=sys.stderr)

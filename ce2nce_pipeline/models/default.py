@@ -1,11 +1,13 @@
 """The default translation model shipped in the package, and how it is packaged.
 
-The default model is trained on *simulated* gadolinium enhancement (docs/default_model.md):
-it is what ``ce2nce`` runs on T1w-ce images when no ``--model`` is given. It lives in
+The default model is a 2 mm enhancement map trained on real BraTS 2018 pre/post-gadolinium pairs
+and simulated ones (docs/default_model.md): it is what ``ce2nce`` runs on T1w-ce images when no
+``--model`` is given. It lives in
 ``ce2nce_pipeline/data/default_model/`` as an ordinary checkpoint directory (safetensors
 weights + ``metadata.json`` with their sha256, verified on every load) with its ``MODEL_CARD.md``.
 :func:`package_default_model` writes that folder from a training run and its held-out
-evaluation (``make default-model`` runs the whole recipe).
+evaluation (``make full-resolution-model`` trains the recipe; docs/default_model.md gives the
+packaging command).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 
 from .checkpoint import (
     TrainingMetadata,
+    checkpoint_change_region,
     checkpoint_normalisation,
     checkpoint_output_resampling,
     load_checkpoint,
@@ -27,16 +30,16 @@ from .checkpoint import (
 from .model_card import write_model_card
 
 #: Name under which the default model appears in sidecars and logs.
-DEFAULT_MODEL_NAME = "ce2nce-default-simulated"
+DEFAULT_MODEL_NAME = "ce2nce-default-enhancement-map"
 
 #: Size limit of the shipped folder (50 MB, so that the package stays small to install).
 MAX_SHIPPED_BYTES = 50 * 1024 * 1024
 
 #: What the model card says first, and the sidecars repeat.
-SIMULATED_WARNING = (
-    "Trained on simulated gadolinium enhancement only: this model has never seen a real "
-    "contrast-enhanced image. Train your own model on real pairs (docs/training.md) before "
-    "trusting its output on clinical data."
+DEFAULT_MODEL_WARNING = (
+    "Trained on six real pre/post-gadolinium pairs (BraTS 2018 gliomas, skull-stripped, 1 mm) "
+    "and simulated pairs: it has never seen a clinical warehouse image. Read its QC flags, "
+    "and train a model on your own pairs (docs/training.md) before trusting its volumes."
 )
 #: Name of the held-out real-pair scores copied beside the shipped weights.
 REAL_PAIRS_FILE = "test_real_pairs.tsv"
@@ -211,6 +214,8 @@ def package_default_model(
     target: str | os.PathLike[str] | None = None,
     real_pairs: str | os.PathLike[str] | None = None,
     output_resampling: str | None = None,
+    change_region: str | None = None,
+    warning: str = DEFAULT_MODEL_WARNING,
 ) -> Path:
     """Write the shipped default model from a training run's ``best/`` checkpoint.
 
@@ -234,6 +239,13 @@ def package_default_model(
     output_resampling
         How the Predictor returns the outputs of a network on a coarser grid by default
         (``"keep-detail"`` or ``"round-trip"``); default: what the checkpoint records.
+    change_region
+        Where the Predictor keeps the network's change (``"everywhere"`` or
+        ``"intracranial"``, :mod:`~ce2nce_pipeline.science.change_region`); default: what the
+        checkpoint records.
+    warning
+        What the model card says first and the metadata's notes repeat: what the model was
+        trained on and how far to trust it.
 
     Returns
     -------
@@ -248,7 +260,7 @@ def package_default_model(
     model, metadata = load_checkpoint(best_checkpoint)
     training = dict(metadata.get("training", {}))
     training["data"] = data_description
-    training["notes"] = " ".join(part for part in (SIMULATED_WARNING, notes) if part)
+    training["notes"] = " ".join(part for part in (warning, notes) if part)
     network_shape = tuple(metadata["preprocessing"]["network_grid"]["shape"])
     destination = Path(target) if target is not None else default_model_dir()
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -262,11 +274,12 @@ def package_default_model(
             # The Predictor scales inputs as the checkpoint records: a re-save must keep it.
             normalisation=checkpoint_normalisation(metadata),
             output_resampling=output_resampling or checkpoint_output_resampling(metadata),
+            change_region=change_region or checkpoint_change_region(metadata),
         )
         card = write_model_card(checkpoint, checkpoint / "MODEL_CARD.md")
         text = card.read_text(encoding="utf-8")
         title, _, rest = text.partition("\n")
-        extra = [f"**{SIMULATED_WARNING}**", ""]
+        extra = [f"**{warning}**", ""]
         if real_pairs is not None:
             extra += _real_pairs_section(Path(real_pairs))
             shutil.copyfile(real_pairs, checkpoint / REAL_PAIRS_FILE)

@@ -13,8 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..science.change_region import INTRACRANIAL_CHANGE_MARGIN_VOXELS
 from ..science.resampling import T1_LINEAR_SHAPE
-from .checkpoint import _CITATION, checkpoint_output_resampling, load_checkpoint
+from .checkpoint import (
+    _CITATION,
+    checkpoint_change_region,
+    checkpoint_output_resampling,
+    load_checkpoint,
+)
 from .registry import count_parameters
 
 __all__ = ["write_model_card"]
@@ -135,6 +141,12 @@ def _input_section(meta: Mapping[str, Any]) -> list[str]:
         _grid_text(pre, grid_net),
         "- The output has the input's affine and header (float32).",
     ]
+    if checkpoint_change_region(meta) == "intracranial":
+        lines.append(
+            "- The network's change is kept inside the intracranial space only (the template's "
+            f"brain grown by {INTRACRANIAL_CHANGE_MARGIN_VOXELS} mm); outside it the input comes "
+            "back unchanged (scalp, skull, neck)."
+        )
     return _section("Input and preprocessing", lines)
 
 

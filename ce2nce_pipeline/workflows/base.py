@@ -315,12 +315,11 @@ def _add_union_masks(
 
 
 def _pair_references(
-    images: Sequence[T1wImage], settings: SubjectSettings, reused: Mapping[str, Path]
+    images: Sequence[T1wImage], reused: Mapping[str, Path]
 ) -> dict[str, T1wImage]:
-    """The T1w-nce each T1w-ce is registered through (both computed here, and the layout's
-    t1-linear is not Clinica's, which registers each image on its own)."""
-    if settings.layout.clinica_t1_linear:
-        return {}
+    """The T1w-nce each T1w-ce is registered through (both computed here). In a CAPS too:
+    Clinica's own t1-linear registers each image on its own, but a pair registered apart is
+    compared at two places of the head; the names and files stay Clinica's."""
     return {
         str(pair.ce.path): pair.nce
         for pair in pair_images(images)
@@ -379,7 +378,7 @@ def init_single_subject_wf(
     reused = {str(path): Path(crop) for path, crop in (reused_crops or {}).items()}
     masks: dict[str, pe.Workflow] = {}
     t1_linear: dict[str, pe.Workflow] = {}
-    references = _pair_references(images, settings, reused)
+    references = _pair_references(images, reused)
     for image in images:
         key = str(image.path)
         if key in reused:

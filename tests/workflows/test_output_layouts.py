@@ -50,7 +50,7 @@ def test_both_layouts_write_the_same_derivatives_in_their_folders(tmp_path):
         assert bids[name].inputs.clinica_order is False
 
 
-def test_a_caps_registers_each_image_alone_and_records_no_gadolinium(tmp_path):
+def test_a_caps_registers_a_pair_together_and_records_no_gadolinium(tmp_path):
     bids = _graph(tmp_path, OutputLayout(output_dir=str(tmp_path / "out")))
     caps = _graph(tmp_path, caps_layout(tmp_path / "caps"))
     gadolinium = {name for name in _subworkflows(bids) if name.startswith("gadolinium_")}
@@ -58,7 +58,8 @@ def test_a_caps_registers_each_image_alone_and_records_no_gadolinium(tmp_path):
     assert _subworkflows(caps) == _subworkflows(bids) - gadolinium
     ce_registration = "t1_linear_ses_M000_ce_gadolinium_wf.registration"
     assert type(bids.get_node(ce_registration).interface).__name__ == "PairRegistration"
-    assert type(caps.get_node(ce_registration).interface).__name__ == "AffineRegistration"
+    # Clinica's own t1-linear registers each image alone; here the pair stays in register.
+    assert type(caps.get_node(ce_registration).interface).__name__ == "PairRegistration"
 
 
 def test_a_crop_already_in_the_caps_replaces_t1_linear(tmp_path):

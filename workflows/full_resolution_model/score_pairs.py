@@ -1,7 +1,8 @@
 """Score a model on t1-linear pairs the way real pairs are scored (docs/full_resolution_model.md).
 
     python score_pairs.py PAIRS_TSV --split validation [--model CHECKPOINT] [--out TSV]
-        [--output-resampling keep-detail|round-trip]
+        [--output-resampling keep-detail|round-trip] [--enhancement-opening]
+        [--change-region everywhere|intracranial]
 
 For each pair of the split, the measures of ``ce2nce_pipeline.science.enhancement_removal``
 (those of ../shared/tools/real_pairs_report.py): MAE (%) against the T1w-nce of the T1w-ce, of
@@ -40,6 +41,7 @@ def main():
     parser.add_argument(
         "--enhancement-opening", action=argparse.BooleanOptionalAction, default=False
     )
+    parser.add_argument("--change-region", choices=("everywhere", "intracranial"))
     args = parser.parse_args()
     predictor = (
         Predictor.from_checkpoint(
@@ -48,6 +50,7 @@ def main():
             num_threads=2,
             output_resampling=args.output_resampling,
             enhancement_opening=args.enhancement_opening,
+            change_region=args.change_region,
         )
         if args.model
         else None
