@@ -46,7 +46,7 @@ demo: install
 	$(VENV)/bin/ce2nce-demo demo_output
 
 test: install
-	$(VENV)/bin/pytest -q --durations=10
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --durations=10
 
 test-fast: install
 	$(VENV)/bin/pytest -q -m "not slow" --durations=10

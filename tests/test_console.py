@@ -41,8 +41,10 @@ def _read_line(stream, timeout: float) -> str:
     return data.decode()
 
 
-def test_progress_lines_reach_a_pipe_while_the_process_runs():
-    environment = os.environ | {"PYTHONPATH": str(REPO)}
+def test_progress_lines_reach_a_pipe_while_the_process_runs(tmp_path):
+    # Its own temporary folder: a run cleans the folders killed runs left in the system's, and
+    # says so on stderr (the suite runs tests side by side, some of which kill runs).
+    environment = os.environ | {"PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)}
     process = subprocess.Popen(
         [sys.executable, "-c", PROGRAM],
         stdin=subprocess.PIPE,
