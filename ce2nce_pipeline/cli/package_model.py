@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import Ce2nceError
+from ..science.change_region import CHANGE_REGIONS
 from .arguments import OneLineParser
 
 
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--change-region",
-        choices=("everywhere", "intracranial"),
+        choices=CHANGE_REGIONS,
         help="where the Predictor keeps this model's change, as chosen on the validation pairs "
         "(default: what the checkpoint records)",
     )

@@ -11,8 +11,11 @@ from nipype.interfaces.base import (
     File,
     SimpleInterface,
     TraitedSpec,
+    isdefined,
     traits,
 )
+
+from ..science.change_region import CHANGE_REGIONS
 
 
 class _TranslateInputSpec(BaseInterfaceInputSpec):
@@ -30,10 +33,9 @@ class _TranslateInputSpec(BaseInterfaceInputSpec):
         False, usedefault=True, desc="subtract the enhancement an opening finds in the output"
     )
     change_region = traits.Enum(
-        "everywhere",
-        "intracranial",
-        usedefault=True,
-        desc="where the network's change is kept (the input elsewhere)",
+        *CHANGE_REGIONS,
+        desc="where the network's change is kept, the input elsewhere (default: what the "
+        "checkpoint records)",
     )
     flip_uncertainty = traits.Bool(
         True, usedefault=True, desc="also run on the left-right mirror and write the sd map"
@@ -61,7 +63,9 @@ class TranslateCeToNce(SimpleInterface):
             num_threads=self.inputs.num_threads,
             output_resampling=self.inputs.output_resampling,
             enhancement_opening=self.inputs.enhancement_opening,
-            change_region=self.inputs.change_region,
+            change_region=(
+                self.inputs.change_region if isdefined(self.inputs.change_region) else None
+            ),
         )
         image = nib.load(self.inputs.in_file)
         out_file = str(Path(runtime.cwd) / "t1w_synthetic.nii.gz")

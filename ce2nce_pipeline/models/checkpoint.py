@@ -37,7 +37,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..derivatives import software_versions
-from ..science.change_region import CHANGE_REGIONS
+from ..science.change_region import CHANGE_REGIONS, check_change_region
 from ..science.intensity import (
     INTENSITY_NORMALISATIONS,
     WHITE_MATTER_LEVEL,
@@ -295,10 +295,7 @@ def save_checkpoint(
             f"unknown output resampling {output_resampling!r}; choose one of "
             f"{list(OUTPUT_RESAMPLINGS)}"
         )
-    if change_region not in CHANGE_REGIONS:
-        raise ValueError(
-            f"unknown change region {change_region!r}; choose one of {list(CHANGE_REGIONS)}"
-        )
+    check_change_region(change_region)
     if metadata is None:
         training = TrainingMetadata()
     elif isinstance(metadata, TrainingMetadata):

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..science.change_region import CHANGE_REGIONS, confine_change
+from ..science.change_region import check_change_region, confine_change
 from ..science.devices import resolve_device
 from ..science.enhancement_opening import remove_enhancement
 from ..science.intensity import scale_network_input
@@ -174,10 +174,7 @@ class Predictor:
         self.enhancement_opening = bool(enhancement_opening)
         if change_region is None:
             change_region = checkpoint_change_region(self.metadata)
-        if change_region not in CHANGE_REGIONS:
-            raise ValueError(
-                f"unknown change region {change_region!r}; choose one of {list(CHANGE_REGIONS)}"
-            )
+        check_change_region(change_region)
         #: Where the network's change is kept (the input elsewhere).
         self.change_region = change_region
         self.mixed_precision = bool(mixed_precision) and self.device.type == "cuda"

@@ -26,6 +26,7 @@ __all__ = [
     "CHANGE_REGIONS",
     "INTRACRANIAL_CHANGE_MARGIN_VOXELS",
     "ChangeRegion",
+    "check_change_region",
     "confine_change",
 ]
 
@@ -35,6 +36,14 @@ CHANGE_REGIONS: tuple[str, ...] = get_args(ChangeRegion)
 
 #: How far beyond the template's brain (voxels of the 1 mm t1-linear grid) a change is kept.
 INTRACRANIAL_CHANGE_MARGIN_VOXELS = 8
+
+
+def check_change_region(change_region: str) -> None:
+    """Raise ``ValueError`` (one line, naming the choices) unless ``change_region`` is known."""
+    if change_region not in CHANGE_REGIONS:
+        raise ValueError(
+            f"unknown change region {change_region!r}; choose one of {list(CHANGE_REGIONS)}"
+        )
 
 
 def confine_change(
@@ -47,10 +56,7 @@ def confine_change(
     ValueError
         For an unknown region or arrays of different shapes.
     """
-    if change_region not in CHANGE_REGIONS:
-        raise ValueError(
-            f"unknown change region {change_region!r}; choose one of {list(CHANGE_REGIONS)}"
-        )
+    check_change_region(change_region)
     output = np.asarray(output, dtype=np.float32)
     source = np.asarray(source, dtype=np.float32)
     if output.shape != source.shape:

@@ -24,6 +24,7 @@ import nibabel as nib
 import numpy as np
 
 from ce2nce_pipeline.models.predictor import Predictor
+from ce2nce_pipeline.science.change_region import CHANGE_REGIONS
 from ce2nce_pipeline.science.enhancement_removal import (
     intensity_brain,
     pair_scores,
@@ -41,7 +42,7 @@ def main():
     parser.add_argument(
         "--enhancement-opening", action=argparse.BooleanOptionalAction, default=False
     )
-    parser.add_argument("--change-region", choices=("everywhere", "intracranial"))
+    parser.add_argument("--change-region", choices=CHANGE_REGIONS)
     args = parser.parse_args()
     predictor = (
         Predictor.from_checkpoint(
